@@ -1,0 +1,477 @@
+"""Drill, suite and target files -> validated models, or every problem with file:line:col.
+
+YAML is composed with the safe loader into nodes (which carry their line and column), turned
+into plain data by a walker that also records where each value came from, refuses duplicate
+keys and bounds alias expansion, then validated by the pydantic models. Pydantic's error
+locations are mapped back to the YAML nodes and its messages rewritten as sentences. Semantic
+checks that span fields (a rollback that cannot undo the fault, an expectation longer than its
+timeout) come last. Nothing here raises on bad input except ``DrillDefinitionError`` with all
+problems of all files at once. Pure except for reading the files it is given.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from runner import faults, rollbacks, signals
+from runner.errors import DrillDefinitionError, Problem
+from runner.kinds import InjectVia
+from runner.model import API_VERSION, Drill, Suite, drill_json_schema
+
+MAX_BYTES = 1 << 20
+"""Drill files are small; a 1 MiB cap stops a wrong path (a log, a binary) early."""
+MAX_NODES = 20_000
+"""Bound on values built from one file, so that aliases cannot expand into a billion laughs."""
+
+KINDS = ("Drill", "Suite", "Targets")
+Loc = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One validated YAML document."""
+
+    path: Path
+    index: int
+    line: int
+    kind: str
+    model: Any  # Drill | Suite | dict for Targets (validated by runner.targets.config)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class LoadResult:
+    documents: list[Document] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def extend(self, other: LoadResult) -> None:
+        self.documents += other.documents
+        self.problems += other.problems
+
+    def raise_if_problems(self) -> None:
+        if self.problems:
+            raise DrillDefinitionError(self.problems)
+
+    @property
+    def drills(self) -> list[Document]:
+        return [d for d in self.documents if d.kind == "Drill"]
+
+
+# --- YAML nodes -> data with marks -----------------------------------------------------------
+
+
+class _Marks:
+    """Where each path's key and value start (1-based line and column)."""
+
+    def __init__(self) -> None:
+        self.value: dict[Loc, tuple[int, int]] = {}
+        self.key: dict[Loc, tuple[int, int]] = {}
+
+    def at(self, loc: Loc, prefer_key: bool = False) -> tuple[int, int]:
+        for i in range(len(loc), -1, -1):
+            sub = loc[:i]
+            if prefer_key and i == len(loc) and sub in self.key:
+                return self.key[sub]
+            if sub in self.value:
+                return self.value[sub]
+        return (1, 1)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    def __init__(self, path: str, problems: list[Problem]) -> None:
+        self.path = path
+        self.problems = problems
+        self.count = 0
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, loc: Loc, marks: _Marks) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig()
+        marks.value.setdefault(loc, _pos(node))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            self.constructor.flatten_mapping(node)
+            for knode, vnode in node.value:
+                key = self.build_scalar_key(knode)
+                if key in out:
+                    line, col = _pos(knode)
+                    first = marks.key.get(loc + (key,), (0, 0))[0]
+                    self.problems.append(Problem(self.path, line, col, _dotted(loc + (key,)),
+                                                 f"duplicate key {key!r} (first defined on line {first})"))
+                    continue
+                marks.key[loc + (key,)] = _pos(knode)
+                out[key] = self.build(vnode, loc + (key,), marks)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(v, loc + (i,), marks) for i, v in enumerate(node.value)]
+        return self.constructor.construct_object(node, deep=True)
+
+    def build_scalar_key(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            line, col = _pos(node)
+            self.problems.append(Problem(self.path, line, col, "", "a mapping key must be plain text"))
+            return f"<complex key line {line}>"
+        key = self.constructor.construct_object(node)
+        return key if isinstance(key, (str, int, float, bool)) or key is None else str(key)
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _walk(data: Any, loc: Loc) -> Loc:
+    """Map a pydantic error location onto the data: skip union tags and field names that the
+    data does not have, stop where the data ends."""
+    real: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            real.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            real.append(part)
+        elif isinstance(node, dict):
+            continue  # a union tag or a model-internal name
+        else:
+            break
+    return tuple(real)
+
+
+# --- error messages --------------------------------------------------------------------------
+
+_KNOWN_KEYS: set[str] | None = None
+
+
+def _known_keys() -> set[str]:
+    global _KNOWN_KEYS
+    if _KNOWN_KEYS is None:
+        keys: set[str] = set()
+
+        def visit(node: Any) -> None:
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    if k == "properties" and isinstance(v, dict):
+                        keys.update(v)
+                    visit(v)
+            elif isinstance(node, list):
+                for v in node:
+                    visit(v)
+
+        visit(drill_json_schema())
+        visit(Suite.model_json_schema(by_alias=True))
+        _KNOWN_KEYS = keys
+    return _KNOWN_KEYS
+
+
+def _did_you_mean(word: object, choices: Iterable[str]) -> str:
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number",
+            bool: "true/false", type(None): "nothing (null)"}.get(type(v), type(v).__name__)
+
+
+def _message(err: dict[str, Any], real: Loc) -> tuple[Loc, str, bool]:
+    """(location to report, sentence, point at the key rather than the value)."""
+    etype, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    loc = tuple(err["loc"])
+    is_fault = len(loc) >= 2 and loc[-1] == "fault" or (loc[-2:-1] == ("fault",) and loc[-1] == "type")
+    if etype == "union_tag_invalid":
+        tag = ctx.get("tag")
+        if "type" in str(ctx.get("discriminator", "")):
+            return real + ("type",), (f"unknown fault {tag!r}; expected one of {', '.join(faults.REGISTRY)}"
+                                      + _did_you_mean(tag, faults.REGISTRY)), False
+        return real, (f"unknown signal {tag!r}; expected one of {', '.join(signals.REGISTRY)}"
+                      + _did_you_mean(tag, signals.REGISTRY)), True
+    if etype == "union_tag_not_found":
+        if is_fault:
+            return real, f"missing 'type': expected one of {', '.join(faults.REGISTRY)}", False
+        return real, (f"expected one signal as a one-key mapping, e.g. '- app-health: Degraded'; got {_type_name(value)}"
+                      + (f" with keys {', '.join(map(str, value))}" if isinstance(value, dict) else "")), False
+    if etype == "literal_error":
+        if real[-1:] == ("strategy",):
+            return real, (f"unknown rollback strategy {value!r}; expected one of {', '.join(rollbacks.REGISTRY)}"
+                          + _did_you_mean(value, rollbacks.REGISTRY)), False
+        return real, f"{value!r} is not allowed; expected {ctx.get('expected')}", False
+    if etype == "enum":
+        return real, f"{value!r} is not allowed; expected one of {ctx.get('expected', '').replace(chr(39), '')}", False
+    if etype == "extra_forbidden":
+        key = loc[-1]
+        return real, f"unknown key {key!r}" + _did_you_mean(key, _known_keys()), True
+    if etype == "missing":
+        return real, f"required key {loc[-1]!r} is missing", False
+    if etype in ("value_error", "assertion_error"):
+        return real, str(ctx.get("error", err["msg"])), False
+    if etype == "string_pattern_mismatch":
+        return real, f"{value!r} is not a valid name: use lower-case letters, digits and '-', starting and ending with a letter or digit", False
+    if etype.endswith("_type") or etype.endswith("_parsing"):
+        want = err["msg"].replace("Input should be ", "expected ")
+        return real, f"{want}; got {_type_name(value)}" + (f" {value!r}" if not isinstance(value, (dict, list)) else ""), False
+    return real, err["msg"], False
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], path: str, marks: _Marks, base: Loc) -> tuple[Any, list[Problem]]:
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        problems: list[Problem] = []
+        locs = [tuple(e["loc"]) for e in errors]
+        for err in errors:
+            loc = tuple(err["loc"])
+            # a list reported too short only because its items failed is noise
+            if err["type"] == "too_short" and any(other[: len(loc)] == loc and other != loc for other in locs):
+                continue
+            real = _walk(data, loc)
+            if err["type"] == "extra_forbidden":
+                real = _walk(data, loc[:-1]) + (loc[-1],)
+            report_loc, text, at_key = _message(err, real)
+            line, col = marks.at(base + report_loc, prefer_key=at_key or err["type"] == "extra_forbidden")
+            problems.append(Problem(path, line, col, _dotted(report_loc), text))
+        return None, problems
+
+
+def _semantic(drill: Drill, path: str, marks: _Marks, base: Loc) -> list[Problem]:
+    spec = drill.spec
+    found: list[tuple[Loc, str]] = []
+    fault = faults.get(spec.fault.type)
+    via = spec.fault.via
+    if via not in fault.vias:
+        found.append((("spec", "fault", "via"), f"fault {fault.kind} can only be injected via "
+                                                f"{', '.join(sorted(v.value for v in fault.vias))}"))
+    if via is InjectVia.GIT and not spec.target.application:
+        found.append((("spec", "fault", "via"), "via: git needs target.application (Argo CD syncs the commit); "
+                                                "this target is a plain Helm release: use via: helm"))
+    if via is InjectVia.HELM and spec.target.application:
+        found.append((("spec", "fault", "via"), "via: helm on an Argo CD application would be reverted by Argo CD; "
+                                                "use via: git, or target a plain Helm release"))
+    if spec.fault.wait_for_poll and via is not InjectVia.GIT:
+        found.append((("spec", "fault", "wait-for-poll"), "wait-for-poll only applies to via: git"))
+    for field_path, message in fault.check(spec):
+        found.append((("spec",) + tuple(field_path.split(".")), message))
+    reason = rollbacks.get(spec.rollback.strategy).check(spec)
+    if reason:
+        found.append((("spec", "rollback", "strategy"), reason))
+    for section in ("detect", "recover"):
+        sigset = getattr(spec, section)
+        for i, entry in enumerate(sigset.signals):
+            if entry.signal.needs_application and not spec.target.application:
+                found.append((("spec", section, sigset.mode, i),
+                              f"{entry.signal_name} needs an Argo CD application; this target is a Helm release"))
+    exp = spec.expect
+    if exp.detect_within is not None and exp.detect_within > spec.detect.timeout:
+        found.append((("spec", "expect", "detect-within"),
+                      f"detect-within {exp.detect_within.total_seconds():g}s is longer than detect.timeout "
+                      f"{spec.detect.timeout.total_seconds():g}s: the runner stops waiting before it could be met"))
+    if exp.recover_within is not None and exp.recover_within > spec.recover.timeout:
+        found.append((("spec", "expect", "recover-within"),
+                      f"recover-within {exp.recover_within.total_seconds():g}s is longer than recover.timeout "
+                      f"{spec.recover.timeout.total_seconds():g}s: the runner stops waiting before it could be met"))
+    problems = []
+    for loc, message in found:
+        line, col = marks.at(base + loc)
+        problems.append(Problem(path, line, col, _dotted(loc), message))
+    return problems
+
+
+def _tab_problems(path: str, text: str) -> list[Problem]:
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent:
+            out.append(Problem(path, n, indent.index("\t") + 1, "",
+                               "tab character in indentation; YAML indents with spaces only"))
+    return out
+
+
+def load_text(text: str, path: str = "<string>") -> LoadResult:
+    """Validate every document of one YAML text."""
+    result = LoadResult()
+    tabs = _tab_problems(path, text)
+    if tabs:
+        result.problems += tabs
+        return result
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = " ".join(filter(None, [exc.context, exc.problem]))
+        result.problems.append(Problem(path, line, col, "", f"not valid YAML: {what}"))
+        return result
+    except yaml.YAMLError as exc:
+        result.problems.append(Problem(path, 1, 1, "", f"not valid YAML: {exc}"))
+        return result
+    if not [n for n in nodes if n is not None and not (isinstance(n, yaml.ScalarNode) and n.value == "")]:
+        result.problems.append(Problem(path, 1, 1, "", "file is empty: expected a document with kind: Drill, Suite or Targets"))
+        return result
+    builder = _Builder(path, result.problems)
+    for index, node in enumerate(nodes):
+        if node is None:
+            continue
+        marks = _Marks()
+        line, col = _pos(node)
+        try:
+            data = builder.build(node, (), marks)
+        except _TooBig:
+            result.problems.append(Problem(path, line, col, "", f"document too large: more than {MAX_NODES} values "
+                                                                "(aliases expanding without bound?)"))
+            return result
+        except yaml.constructor.ConstructorError as exc:
+            mark = exc.problem_mark or node.start_mark
+            result.problems.append(Problem(path, mark.line + 1, mark.column + 1, "", f"not valid YAML: {exc.problem}"))
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            result.problems.append(Problem(path, line, col, "", f"expected a mapping with apiVersion, kind, metadata and "
+                                                                f"spec; got {_type_name(data)}"))
+            continue
+        kind = data.get("kind")
+        if kind not in KINDS:
+            kl, kc = marks.at(("kind",))
+            if kind is None:
+                result.problems.append(Problem(path, line, col, "kind", f"required key 'kind' is missing; expected one of {', '.join(KINDS)}"))
+            else:
+                result.problems.append(Problem(path, kl, kc, "kind", f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}"
+                                               + _did_you_mean(kind, KINDS)))
+            continue
+        if data.get("apiVersion") != API_VERSION:
+            al, ac = marks.at(("apiVersion",))
+            got = data.get("apiVersion")
+            result.problems.append(Problem(path, al, ac, "apiVersion",
+                                           f"expected apiVersion {API_VERSION!r}, got {got!r}" if got is not None
+                                           else f"required key 'apiVersion' is missing (use {API_VERSION})"))
+            continue
+        if kind == "Targets":
+            from runner.targets import config as target_config
+
+            model, problems = target_config.validate(data, path, marks.at)
+        else:
+            model, problems = _validate(Drill if kind == "Drill" else Suite, data, path, marks, ())
+            if model is not None and kind == "Drill":
+                problems += _semantic(model, path, marks, ())
+            if model is not None and kind == "Suite":
+                problems += _suite_paths(model, Path(path), marks)
+        if problems:
+            result.problems += problems
+        else:
+            result.documents.append(Document(Path(path), index, line, kind, model))
+    return result
+
+
+def _suite_paths(suite: Suite, path: Path, marks: _Marks) -> list[Problem]:
+    out = []
+    for i, rel in enumerate(suite.spec.drills):
+        if not (path.parent / rel).exists():
+            line, col = marks.at(("spec", "drills", i))
+            out.append(Problem(str(path), line, col, f"spec.drills[{i}]", f"{rel!r} not found (relative to {path.parent})"))
+    return out
+
+
+def load_file(path: Path) -> LoadResult:
+    """Validate one file; problems (unreadable, too big, not UTF-8) are reported, not raised."""
+    result = LoadResult()
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            result.problems.append(Problem(str(path), 1, 1, "", f"file is {size} bytes; drill files are limited to {MAX_BYTES}"))
+            return result
+        raw = path.read_bytes()
+    except OSError as exc:
+        result.problems.append(Problem(str(path), 1, 1, "", f"cannot read: {exc.strerror or exc}"))
+        return result
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        result.problems.append(Problem(str(path), line, 1, "", "not UTF-8 text"))
+        return result
+    return load_text(text, str(path))
+
+
+def expand(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """Files named, and every *.yaml / *.yml under folders named, in a stable order."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
+        elif p.exists():
+            files.append(p)
+        else:
+            problems.append(Problem(str(p), 1, 1, "", "no such file or folder"))
+    seen: set[Path] = set()
+    unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]  # type: ignore[func-returns-value]
+    return unique, problems
+
+
+def load_paths(paths: Sequence[str | Path]) -> LoadResult:
+    """Validate every file under ``paths``; drill names must be unique across them."""
+    files, problems = expand(paths)
+    result = LoadResult(problems=problems)
+    for f in files:
+        result.extend(load_file(f))
+    names: dict[str, Document] = {}
+    for doc in result.drills:
+        name = doc.model.metadata.name
+        if name in names:
+            result.problems.append(Problem(str(doc.path), doc.line, 1, "metadata.name",
+                                           f"drill {name!r} is also defined at {names[name].where}"))
+        else:
+            names[name] = doc
+    return result
+
+
+def drills_to_run(paths: Sequence[str | Path]) -> tuple[list[Document], LoadResult]:
+    """The drills a ``drills run PATH...`` runs, in order.
+
+    A suite file named directly runs its drills in its order; a folder runs every drill file
+    in it (suites and target files in the folder are recognised and not run as drills).
+    """
+    files, problems = expand(paths)
+    result = LoadResult(problems=problems)
+    ordered: list[Document] = []
+    for f in files:
+        loaded = load_file(f)
+        result.extend(loaded)
+        named_directly = any(Path(p).resolve() == f.resolve() for p in paths)
+        for doc in loaded.documents:
+            if doc.kind == "Drill":
+                ordered.append(doc)
+            elif doc.kind == "Suite" and named_directly:
+                for rel in doc.model.spec.drills:
+                    sub, _ = drills_to_run([f.parent / rel])
+                    ordered += sub
+    return ordered, result
