@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from runner import argocd, faults, restore as restore_mod, rollbacks, triage
 from runner.context import Baseline, DrillContext, InjectionRecord, RollbackRecord
@@ -73,7 +73,9 @@ class Engine:
         settings: timeouts of the phases the drill file does not set.
     """
 
-    def __init__(self, target: Target, observers: Sequence[DrillObserver] = (), settings: EngineSettings | None = None) -> None:
+    def __init__(self, target: Target, observers: Sequence[DrillObserver] = (), settings: EngineSettings | None = None,
+                 run_ids: Callable[[str], str] | None = None) -> None:
+        self.run_ids = run_ids or (lambda name: f"{name}-{uuid.uuid4().hex[:8]}")
         self.target = target
         self.clock = target.clock
         self.observers = Observers(observers)
@@ -85,7 +87,7 @@ class Engine:
         run_box: list[DrillRun] = []
         timeline = Timeline(self.clock, on_record=lambda ev: run_box and self.observers.event_recorded(run_box[0], ev))
         run = DrillRun(drill=drill, source=source, target=self.target.info,
-                       run_id=f"{drill.metadata.name}-{uuid.uuid4().hex[:8]}", timeline=timeline)
+                       run_id=self.run_ids(drill.metadata.name), timeline=timeline)
         run_box.append(run)
         ctx = DrillContext(drill=drill, target=self.target, timeline=timeline, view=ClusterView())
         self.observers.drill_started(run)

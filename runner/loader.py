@@ -475,3 +475,33 @@ def drills_to_run(paths: Sequence[str | Path]) -> tuple[list[Document], LoadResu
                     sub, _ = drills_to_run([f.parent / rel])
                     ordered += sub
     return ordered, result
+
+
+def validate_file(path: Path, model: type[BaseModel]) -> tuple[Any, list[Problem]]:
+    """Load one YAML mapping (e.g. a --sim-config file) into ``model`` with file:line problems."""
+    p = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(p, 1, 1, "", f"cannot read: {exc}")]
+    problems = _tab_problems(p, text)
+    if problems:
+        return None, problems
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        return None, [Problem(p, (mark.line + 1) if mark else 1, (mark.column + 1) if mark else 1, "",
+                              f"not valid YAML: {' '.join(filter(None, [exc.context, exc.problem]))}")]
+    if node is None:
+        return model.model_validate({}), []
+    marks = _Marks()
+    builder = _Builder(p, problems)
+    try:
+        data = builder.build(node, (), marks)
+    except _TooBig:
+        return None, [Problem(p, 1, 1, "", "document too large")]
+    if not isinstance(data, dict):
+        return None, [Problem(p, 1, 1, "", f"expected a mapping; got {_type_name(data)}")]
+    obj, more = _validate(model, data, p, marks, ())
+    return obj, problems + more

@@ -118,9 +118,11 @@ class Signal(ABC):
         """Return evidence if the signal holds on ``view``, else None."""
 
     def describe(self, params: Any) -> str:
+        """``pod-waiting(reasons=ErrImagePull,ImagePullBackOff)``, ``app-health: Degraded``."""
         if isinstance(params, BaseModel):
             shown = params.model_dump(exclude_defaults=True, by_alias=True)
-            return f"{self.name} {shown}" if shown else self.name
+            args = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in shown.items())
+            return f"{self.name}({args})" if args else self.name
         value = params.value if hasattr(params, "value") else params
         return f"{self.name}: {value}"
 
@@ -308,7 +310,7 @@ class ResourcePresent(Signal):
             return None
         return Match(
             subject=f"{params.kind.lower()}/{params.name}",
-            detail=f"present (uid {str(obj['metadata'].get('uid', ''))[:8]})",
+            detail="present",
             api_time=parse_api_time(obj["metadata"].get("creationTimestamp")),
         )
 

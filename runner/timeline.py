@@ -107,6 +107,10 @@ class Timeline:
             self._on_record(ev)
         return ev
 
+    def wall(self, mono: float | None) -> datetime | None:
+        """Wall time of a monotonic reading of this timeline's clock."""
+        return None if mono is None else self._clock.wall(mono)
+
     def __iter__(self) -> Iterator[TimelineEvent]:
         return iter(sorted(self._events, key=lambda e: e.at))
 
