@@ -85,6 +85,9 @@ class _Marks:
         return (1, 1)
 
 
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")}
+
+
 class _TooBig(Exception):
     pass
 
@@ -105,6 +108,11 @@ class _Builder:
         if self.count > MAX_NODES:
             raise _TooBig()
         marks.value.setdefault(loc, _pos(node))
+        if node.tag not in _PLAIN_TAGS:
+            line, col = _pos(node)
+            self.problems.append(Problem(self.path, line, col, _dotted(loc),
+                                         f"not valid YAML here: tag {node.tag!r} is not allowed (plain YAML only)"))
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             self.constructor.flatten_mapping(node)
@@ -190,7 +198,7 @@ def _known_keys() -> set[str]:
 def _did_you_mean(word: object, choices: Iterable[str]) -> str:
     if not isinstance(word, str):
         return ""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -227,7 +235,7 @@ def _message(err: dict[str, Any], real: Loc) -> tuple[Loc, str, bool]:
         key = loc[-1]
         return real, f"unknown key {key!r}" + _did_you_mean(key, _known_keys()), True
     if etype == "missing":
-        return real, f"required key {loc[-1]!r} is missing", False
+        return real + (loc[-1],), f"required key {loc[-1]!r} is missing", False
     if etype in ("value_error", "assertion_error"):
         return real, str(ctx.get("error", err["msg"])), False
     if etype == "string_pattern_mismatch":

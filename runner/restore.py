@@ -26,6 +26,10 @@ from runner.timeline import EventKind
 from runner.view import rollout_complete
 
 
+SETTLE_WITHOUT_SOURCE_REPAIR = 30.0
+"""Seconds to let a rollout in flight finish before repairing live objects directly."""
+
+
 @dataclass
 class RestoreResult:
     status: RestoreStatus
@@ -145,7 +149,9 @@ def _repair_live(ctx: DrillContext, result: RestoreResult) -> None:
     api = ctx.target.api
     if ctx.app_ref is not None:
         app = api.get(ctx.app_ref)
-        if app is not None and not argocd.auto_sync_enabled(app) and not argocd.operation_in_progress(app) and \
+        # auto-sync does not sync the same revision again (and without selfHeal never heals drift):
+        # an OutOfSync app gets the sync a person would run
+        if app is not None and not argocd.operation_in_progress(app) and \
                 ((app.get("status") or {}).get("sync") or {}).get("status") != "Synced":
             head = ctx.gitops.head() if ctx.gitops else "HEAD"
             argocd.start_sync(api, ctx.app_ref, revision=head, source_override=None,
@@ -197,8 +203,13 @@ def restore(ctx: DrillContext, watch: Watch, deadline: float) -> RestoreResult:
         src = source_differences(ctx)
         if src:
             _repair_sources(ctx, result)
-        halfway = clock.monotonic() + (deadline - clock.monotonic()) / 2
-        remaining = _wait(ctx, watch, halfway)
+        # Give the controllers time to converge on what was just fixed (an Argo CD sync, a rollout).
+        # When nothing declarative changed, only self-heal or a rollout in flight can still help:
+        # wait less before repairing directly.
+        settle = (deadline - clock.monotonic()) / 2
+        if not src and not (ctx.app is not None and argocd.self_heal_enabled(ctx.app)):
+            settle = min(settle, SETTLE_WITHOUT_SOURCE_REPAIR)
+        remaining = _wait(ctx, watch, clock.monotonic() + settle)
         if remaining:
             _repair_live(ctx, result)
             remaining = _wait(ctx, watch, deadline)

@@ -73,8 +73,10 @@ class SimWatch:
 
 
 class Kernel:
-    def __init__(self, clock: VirtualClock, seed: int, watch_latency: float) -> None:
+    def __init__(self, clock: VirtualClock, seed: int, watch_latency: float, record_history: bool = False) -> None:
         self.clock = clock
+        self.history: list[tuple[float, str, Obj]] | None = [] if record_history else None
+        """With ``record_history``: every change (time, type, object) as the store saw it, for tests."""
         self.rng = random.Random(seed)
         self.watch_latency = watch_latency
         self.store: dict[Key, Obj] = {}
@@ -194,6 +196,8 @@ class Kernel:
     def _changed(self, etype: str, before: Obj | None, after: Obj | None) -> None:
         obj = after if after is not None else before
         assert obj is not None
+        if self.history is not None:
+            self.history.append((self.now(), etype, copy.deepcopy(obj)))
         for listener in list(self.listeners):
             listener(etype, before, after)
         if self.watchers:

@@ -147,10 +147,11 @@ class SimApi:
 class SimTarget:
     """The simulated cluster as a ``Target``."""
 
-    def __init__(self, config: SimConfig | None = None, clock: VirtualClock | None = None) -> None:
+    def __init__(self, config: SimConfig | None = None, clock: VirtualClock | None = None, *,
+                 record_history: bool = False) -> None:
         self.config = config or SimConfig()
         self.clock = clock or VirtualClock()
-        self.kernel = Kernel(self.clock, self.config.seed, self.config.controllers.watch_latency)
+        self.kernel = Kernel(self.clock, self.config.seed, self.config.controllers.watch_latency, record_history)
         root = find_platform_config(self.config.platform_config)
         files = read_tree(root)
         apps = [yaml.safe_load(files[p]) for p in sorted(files) if p.startswith("envs/") and p.endswith(".yaml")]

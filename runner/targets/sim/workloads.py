@@ -23,6 +23,15 @@ from runner.view import Obj, condition, rollout_complete
 
 REVISION = "deployment.kubernetes.io/revision"
 NODE = "sim-node-0"
+# annotations the deployment controller does not copy to ReplicaSets (deployment_util.go annotationsToSkip)
+SKIP_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration", REVISION, "deployment.kubernetes.io/revision-history",
+                    "deployment.kubernetes.io/desired-replicas", "deployment.kubernetes.io/max-replicas",
+                    "deprecated.deployment.rollback.to"}
+
+
+def copied_annotations(d: Obj) -> dict[str, str]:
+    """The Deployment's annotations a ReplicaSet carries (copyDeploymentAnnotationsToReplicaSet)."""
+    return {k: v for k, v in (d["metadata"].get("annotations") or {}).items() if k not in SKIP_ANNOTATIONS}
 
 
 def template_hash(template: Obj) -> str:
@@ -111,7 +120,7 @@ class DeploymentController:
             new = k.create({
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {"name": f"{name}-{h}", "namespace": ns, "labels": labels,
-                             "annotations": {REVISION: str(max_rev + 1),
+                             "annotations": {**copied_annotations(d), REVISION: str(max_rev + 1),
                                              "deployment.kubernetes.io/desired-replicas": str(replicas),
                                              "deployment.kubernetes.io/max-replicas": str(replicas + fenceposts(replicas)[0])},
                              "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
@@ -123,6 +132,7 @@ class DeploymentController:
             progress_reason = ("NewReplicaSetCreated", f'Created new replica set "{new["metadata"]["name"]}"')
         elif _rev(new) < max_rev:
             ann = new["metadata"].setdefault("annotations", {})
+            ann.update(copied_annotations(d))
             history = [x for x in (ann.get("deployment.kubernetes.io/revision-history") or "").split(",") if x]
             ann["deployment.kubernetes.io/revision-history"] = ",".join(history + [ann[REVISION]])
             ann[REVISION] = str(max_rev + 1)

@@ -1,0 +1,240 @@
+"""The engine on the simulated cluster: every fault x every rollback that applies, timed against
+the simulator's own record of when things happened; preflight aborts inject nothing; restore
+repairs what a rollback of `none` left broken."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from runner.clock import VirtualClock
+from runner.engine import Engine, DrillRun
+from runner.kinds import Outcome, RestoreStatus
+from runner.model import Drill
+from runner.signals import SignalContext
+from runner.targets.sim.config import SimConfig
+from runner.targets.sim.target import SimTarget
+from runner.timeline import EventKind
+from runner.view import ClusterView, Observation
+
+from drillgen import EPOCH, ROOT, drill
+
+MATRIX = [
+    ("image-tag", "git", "git-revert", "dev"),
+    ("image-tag", "git", "argocd-rollback", "stage"),
+    ("image-tag", "helm", "helm-rollback", "sandbox"),
+    ("image-tag", "helm", "rollout-undo", "sandbox"),
+    ("image-tag", "api", "rollout-undo", "stage"),
+    ("image-tag", "api", "self-heal", "dev"),
+    ("image-tag", "api", "argocd-rollback", "stage"),
+    ("readiness-path", "git", "git-revert", "dev"),
+    ("readiness-path", "git", "argocd-rollback", "stage"),
+    ("readiness-path", "helm", "helm-rollback", "sandbox"),
+    ("readiness-path", "api", "rollout-undo", "stage"),
+    ("readiness-path", "api", "self-heal", "dev"),
+    ("replica-drift", "git", "git-revert", "dev"),
+    ("replica-drift", "helm", "helm-rollback", "sandbox"),
+    ("replica-drift", "api", "self-heal", "dev"),
+    ("delete-resource", "api", "self-heal", "dev"),
+]
+
+
+def new_sim(seed: int = 7) -> SimTarget:
+    return SimTarget(SimConfig(seed=seed, platform_config=ROOT / "kind" / "platform-config"), VirtualClock(start=EPOCH),
+                     record_history=True)
+
+
+def first_hold(sim: SimTarget, d: Drill, section: str, start: float, expected_revision: str | None,
+               baseline_replicas: int, since: float) -> float | None:
+    """Ground truth: replay the simulator's change log (no watch, no latency) and find the first
+    change at or after ``start`` after which the drill's signals hold."""
+    assert sim.kernel.history is not None
+    spec = d.spec
+    sigset = getattr(spec, section)
+    ctx = SignalContext(namespace=spec.target.namespace, deployment=spec.target.deployment,
+                        application=spec.target.application, since=since, baseline_replicas=baseline_replicas,
+                        expected_revision=expected_revision)
+    view = ClusterView()
+    for at, etype, obj in sim.kernel.history:
+        view.apply(Observation(at, etype, obj["kind"], obj))
+        if at < start:
+            continue
+        hits = [e for e in sigset.signals if e.signal.evaluate(e.params, view, ctx)]
+        if (sigset.mode == "any" and hits) or (sigset.mode == "all" and len(hits) == len(sigset.signals)):
+            return at
+    return None
+
+
+@pytest.mark.parametrize(("fault", "via", "rollback", "env"), MATRIX, ids=["-".join(m) for m in MATRIX])
+def test_fault_rollback_matrix(fault: str, via: str, rollback: str, env: str) -> None:
+    sim = new_sim()
+    d = drill(fault, via, rollback, env)
+    git_before = {p: sim.git.read(p) for p in sim.git.files_at()}
+    run = Engine(sim).run(d)
+    assert run.verdict is not None
+    assert run.verdict.outcome is Outcome.PASSED, (run.verdict, [(e.kind.value, e.message) for e in run.timeline])
+    assert run.restore is not None and run.restore.status in (RestoreStatus.CLEAN, RestoreStatus.REPAIRED)
+    # restore leaves no trace: Git content, release values, Deployment spec
+    assert {p: sim.git.read(p) for p in sim.git.files_at()} == git_before
+    assert run.injected_at is not None and run.detected_at is not None and run.recovered_at is not None
+    latency = sim.config.controllers.watch_latency
+    base = sim.api.get(run.detection_match and _dep_ref(d))  # type: ignore[arg-type]
+    assert base is not None
+    assert base["spec"]["replicas"] == (1 if env == "dev" else 2 if env == "stage" else 1)
+    # TTD and TTR against the simulator's own change log, to the millisecond
+    truth_detect = first_hold(sim, d, "detect", run.injected_at, None, _baseline_replicas(env), since=run.injected_at)
+    assert truth_detect is not None
+    assert abs((run.detected_at - run.injected_at) - (truth_detect - run.injected_at + latency)) < 1e-3
+    assert run.rollback is not None
+    expected_rev = _expected_revision(run)
+    truth_recover = first_hold(sim, d, "recover", run.rollback.started_at, expected_rev, _baseline_replicas(env),
+                               since=run.injected_at)
+    assert truth_recover is not None
+    measured = run.recovered_at - run.injected_at
+    assert abs(measured - (truth_recover - run.injected_at + latency)) < 1e-3
+
+
+def _dep_ref(d: Drill) -> Any:
+    from runner.targets.base import ResourceRef
+
+    return ResourceRef("Deployment", d.spec.target.namespace, d.spec.target.deployment)
+
+
+def _baseline_replicas(env: str) -> int:
+    return {"dev": 1, "stage": 2, "prod": 3, "sandbox": 1}[env]
+
+
+def _expected_revision(run: DrillRun) -> str | None:
+    if run.drill.spec.fault.via.value == "git" and run.rollback and run.rollback.strategy == "git-revert":
+        note = run.rollback.notes[0]
+        sha12 = note.split()[-1]
+        app = next(e for e in run.timeline if e.kind is EventKind.RECOVERED)
+        assert sha12 in app.message
+        return next(c.sha for c in _sim_of(run).git.commits if c.sha.startswith(sha12))
+    if run.drill.spec.target.application:
+        return _sim_of(run).git.head() if run.drill.spec.fault.via.value != "git" else None
+    return None
+
+
+_SIMS: dict[str, SimTarget] = {}
+
+
+def _sim_of(run: DrillRun) -> SimTarget:
+    return _LAST["sim"]
+
+
+_LAST: dict[str, SimTarget] = {}
+
+
+@pytest.fixture(autouse=True)
+def _remember_sim(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = SimTarget.__init__
+
+    def init(self: SimTarget, *a: Any, **kw: Any) -> None:
+        original(self, *a, **kw)
+        _LAST["sim"] = self
+    monkeypatch.setattr(SimTarget, "__init__", init)
+
+
+def test_bad_image_timing_is_what_the_modelled_controllers_add_up_to() -> None:
+    sim = new_sim()
+    run = Engine(sim).run(drill("image-tag", "git", "git-revert", "dev"))
+    cfg = sim.config
+    # refresh -> comparison -> auto-sync -> deployment/replicaset/scheduler -> kubelet pull failure -> status
+    floor = (cfg.argocd.refresh_seconds + cfg.argocd.operation_start_seconds * 0 + cfg.argocd.sync_seconds
+             + cfg.kubelet.image_pull_fail_seconds)
+    assert run.verdict and run.verdict.ttd_seconds is not None
+    assert floor < run.verdict.ttd_seconds < floor + 0.5
+    first_wait = next(t for t in sim.transitions if t.what == "pod-waiting" and t.at >= (run.injected_at or 0))
+    assert first_wait.detail == "ErrImagePull"
+
+
+def test_preflight_abort_injects_nothing() -> None:
+    sim = new_sim()
+    # someone scaled stage by hand and stage has no self-heal: the app is OutOfSync
+    from runner.targets.base import ResourceRef
+
+    sim.api.scale(ResourceRef("Deployment", "stage", "week6-api"), 3)
+    sim.advance(5)
+    head, rss = sim.git.head(), len(sim.kernel.list("ReplicaSet", "stage"))
+    run = Engine(sim).run(drill("image-tag", "api", "rollout-undo", "stage"))
+    assert run.verdict and run.verdict.outcome is Outcome.ABORTED
+    assert "steady state does not hold" in (run.aborted or "") and "OutOfSync" in (run.aborted or "")
+    assert run.injection is None and run.restore is None
+    assert not any(e.kind is EventKind.FAULT_INJECTED for e in run.timeline)
+    assert sim.git.head() == head and len(sim.kernel.list("ReplicaSet", "stage")) == rss
+    dep = sim.api.get(ResourceRef("Deployment", "stage", "week6-api"))
+    assert dep and dep["spec"]["template"]["spec"]["containers"][0]["image"] == "week6-api:stage-latest"
+
+
+def test_preflight_abort_on_missing_deployment_and_rollback_preconditions() -> None:
+    sim = new_sim()
+    d = drill("image-tag", "api", "rollout-undo", "dev")  # dev has selfHeal: it would undo the undo
+    run = Engine(sim).run(d)
+    assert run.verdict and run.verdict.outcome is Outcome.ABORTED and "self-heal is on" in (run.aborted or "")
+    d2 = drill("replica-drift", "api", "self-heal", "stage")  # stage has no selfHeal
+    run2 = Engine(sim).run(d2)
+    assert run2.verdict and run2.verdict.outcome is Outcome.ABORTED and "selfHeal" in (run2.aborted or "")
+
+
+def test_restore_repairs_what_rollback_none_left_broken() -> None:
+    sim = new_sim()
+    from runner.targets.base import ResourceRef
+
+    values_before = sim.git.read("apps/week6-api/values-dev.yaml")
+    dep_before = sim.api.get(ResourceRef("Deployment", "dev", "week6-api"))
+    assert dep_before is not None
+    run = Engine(sim).run(drill("image-tag", "git", "none", "dev", recover_timeout="120s"))
+    assert run.verdict and run.verdict.outcome is Outcome.NOT_RECOVERED
+    assert run.restore and run.restore.status is RestoreStatus.REPAIRED
+    assert any(a.startswith("git revert --no-edit") for a in run.restore.actions)
+    assert sim.git.read("apps/week6-api/values-dev.yaml") == values_before
+    dep = sim.api.get(ResourceRef("Deployment", "dev", "week6-api"))
+    assert dep and dep["spec"]["template"] == dep_before["spec"]["template"]
+    app = sim.api.get(ResourceRef("Application", "argocd", "week6-api-dev"))
+    assert app and app["status"]["sync"]["status"] == "Synced" and app["status"]["health"]["status"] == "Healthy"
+
+
+def test_restore_recreates_a_deleted_service_without_self_heal() -> None:
+    sim = new_sim()
+    from runner.targets.base import ResourceRef
+
+    run = Engine(sim).run(drill("delete-resource", "api", "none", "stage", recover_timeout="60s",
+                                recover=[{"resource-present": {"kind": "Service", "name": "week6-api"}}]))
+    assert run.verdict and run.verdict.outcome is Outcome.NOT_RECOVERED
+    assert run.restore and run.restore.status is RestoreStatus.REPAIRED
+    assert sim.api.get(ResourceRef("Service", "stage", "week6-api")) is not None
+    assert "deleted-service" not in json.dumps(run.restore.manual_commands)
+
+
+def test_same_seed_same_run() -> None:
+    a = Engine(new_sim(seed=3), run_ids=lambda n: n).run(drill("readiness-path", "helm", "helm-rollback", "sandbox"))
+    b = Engine(new_sim(seed=3), run_ids=lambda n: n).run(drill("readiness-path", "helm", "helm-rollback", "sandbox"))
+    assert [(e.at, e.message) for e in a.timeline] == [(e.at, e.message) for e in b.timeline]
+
+
+def test_self_heal_backoff_slows_repeated_drift_on_one_commit() -> None:
+    sim = new_sim()
+    eng = Engine(sim)
+    ttrs = [eng.run(drill("replica-drift", "api", "self-heal", "dev", name=f"drift-{i}")).verdict.ttr_seconds  # type: ignore[union-attr]
+            for i in range(3)]
+    assert all(t is not None for t in ttrs)
+    # Argo CD's self-heal back-off: 0 s, then 2 s, then 6 s after the previous sync finished
+    assert ttrs[0] < ttrs[1] < ttrs[2]  # type: ignore[operator]
+
+
+def test_detection_timeout_gives_not_detected_and_still_restores() -> None:
+    sim = new_sim()
+    d = drill("image-tag", "git", "git-revert", "dev", detect=[{"app-health": "Degraded"}], detect_timeout="30s")
+    run = Engine(sim).run(d)
+    assert run.verdict and run.verdict.outcome is Outcome.NOT_DETECTED
+    assert run.restore and run.restore.status in (RestoreStatus.CLEAN, RestoreStatus.REPAIRED)
+    assert any(e.kind is EventKind.DETECTION_TIMED_OUT for e in run.timeline)
+
+
+def test_missed_expectation_is_failed() -> None:
+    sim = new_sim()
+    run = Engine(sim).run(drill("image-tag", "git", "git-revert", "dev", expect={"detect-within": "1s"}))
+    assert run.verdict and run.verdict.outcome is Outcome.FAILED
+    assert [e.name for e in run.verdict.expectations if not e.met] == ["detect-within"]
