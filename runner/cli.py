@@ -180,14 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
     except DrillDefinitionError as exc:
         for p in exc.problems:
-            err.print(str(p), markup=False, highlight=False)
+            err.print(str(p), markup=False, highlight=False, soft_wrap=True)
         err.print(f"{len(exc.problems)} problem(s) found", highlight=False)
         return EXIT_BAD_INPUT
     except UsageError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_BAD_INPUT
     except DrillsError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted", highlight=False)

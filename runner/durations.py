@@ -44,10 +44,12 @@ def format_duration(td: timedelta) -> str:
 
 
 def human_seconds(seconds: float | None) -> str:
-    """``12.345`` -> ``12.35 s``; ``None`` -> ``—``."""
+    """``12.345`` -> ``12.35 s``; ``0.0021`` -> ``0.002 s``; ``None`` -> ``—``."""
     if seconds is None:
         return "—"
     if seconds >= 120:
         m, s = divmod(seconds, 60)
         return f"{int(m)} min {s:.1f} s"
+    if seconds < 10:
+        return f"{seconds:.3f} s"
     return f"{seconds:.2f} s"

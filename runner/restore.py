@@ -179,17 +179,27 @@ def _repair_live(ctx: DrillContext, result: RestoreResult) -> None:
 
 
 def manual_commands(ctx: DrillContext, remaining: list[str]) -> list[str]:
-    cmds = list(ctx.injection.undo_commands) if ctx.injection else []
+    """What a person runs to finish the job, for what is still different (everything if unknown)."""
+    unknown = not remaining or any(r.startswith("restore ") for r in remaining)
     b = ctx.baseline
-    if ctx.app_ref is not None and b is not None:
+    undo = list(ctx.injection.undo_commands) if ctx.injection else []
+    cmds: list[str] = []
+    if unknown or any(r.startswith("git:") for r in remaining):
+        cmds += [c for c in undo if c.startswith(("git ", "argocd app get"))]
+    if ctx.app_ref is not None and b is not None and (unknown or any(r.startswith("argocd:") for r in remaining)):
         want = (b.app_sync_policy or {}).get("automated")
         if want:
             cmds.append(shlex.join(["argocd", "app", "set", ctx.app_ref.name, "--sync-policy", "automated"]
                                    + (["--self-heal"] if want.get("selfHeal") else []) + (["--auto-prune"] if want.get("prune") else [])))
-        cmds.append(shlex.join(["argocd", "app", "sync", ctx.app_ref.name]))
-    if b is not None and b.helm_revision is not None:
+    if b is not None and b.helm_revision is not None and (unknown or any(r.startswith("helm:") for r in remaining)):
         cmds.append(shlex.join(["helm", "rollback", ctx.release, str(b.helm_revision), "-n", ctx.namespace]))
-    cmds.append(shlex.join(["kubectl", "-n", ctx.namespace, "rollout", "status", f"deployment/{ctx.deployment_ref.name}"]))
+    live = unknown or any(not r.startswith(("git:", "argocd:", "helm:")) for r in remaining)
+    if live:
+        if ctx.app_ref is not None:
+            cmds.append(shlex.join(["argocd", "app", "sync", ctx.app_ref.name]))
+        else:
+            cmds += [c for c in undo if c.startswith("kubectl ")]
+        cmds.append(shlex.join(["kubectl", "-n", ctx.namespace, "rollout", "status", f"deployment/{ctx.deployment_ref.name}"]))
     return list(dict.fromkeys(cmds))
 
 

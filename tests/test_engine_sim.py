@@ -4,16 +4,16 @@ repairs what a rollback of `none` left broken."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from runner.clock import VirtualClock
-from runner.engine import Engine, DrillRun
+from runner.engine import DrillRun, Engine
 from runner.kinds import Outcome, RestoreStatus
 from runner.model import Drill
 from runner.signals import SignalContext
 from runner.targets.sim.config import SimConfig
+from runner.targets.base import ResourceRef
 from runner.targets.sim.target import SimTarget
 from runner.timeline import EventKind
 from runner.view import ClusterView, Observation
@@ -79,15 +79,14 @@ def test_fault_rollback_matrix(fault: str, via: str, rollback: str, env: str) ->
     assert {p: sim.git.read(p) for p in sim.git.files_at()} == git_before
     assert run.injected_at is not None and run.detected_at is not None and run.recovered_at is not None
     latency = sim.config.controllers.watch_latency
-    base = sim.api.get(run.detection_match and _dep_ref(d))  # type: ignore[arg-type]
-    assert base is not None
-    assert base["spec"]["replicas"] == (1 if env == "dev" else 2 if env == "stage" else 1)
+    dep = sim.api.get(ResourceRef("Deployment", d.spec.target.namespace, d.spec.target.deployment))
+    assert dep is not None and dep["spec"]["replicas"] == _baseline_replicas(env)
     # TTD and TTR against the simulator's own change log, to the millisecond
     truth_detect = first_hold(sim, d, "detect", run.injected_at, None, _baseline_replicas(env), since=run.injected_at)
     assert truth_detect is not None
     assert abs((run.detected_at - run.injected_at) - (truth_detect - run.injected_at + latency)) < 1e-3
     assert run.rollback is not None
-    expected_rev = _expected_revision(run)
+    expected_rev = _expected_revision(run, sim)
     truth_recover = first_hold(sim, d, "recover", run.rollback.started_at, expected_rev, _baseline_replicas(env),
                                since=run.injected_at)
     assert truth_recover is not None
@@ -95,46 +94,21 @@ def test_fault_rollback_matrix(fault: str, via: str, rollback: str, env: str) ->
     assert abs(measured - (truth_recover - run.injected_at + latency)) < 1e-3
 
 
-def _dep_ref(d: Drill) -> Any:
-    from runner.targets.base import ResourceRef
-
-    return ResourceRef("Deployment", d.spec.target.namespace, d.spec.target.deployment)
-
-
 def _baseline_replicas(env: str) -> int:
     return {"dev": 1, "stage": 2, "prod": 3, "sandbox": 1}[env]
 
 
-def _expected_revision(run: DrillRun) -> str | None:
-    if run.drill.spec.fault.via.value == "git" and run.rollback and run.rollback.strategy == "git-revert":
-        note = run.rollback.notes[0]
-        sha12 = note.split()[-1]
-        app = next(e for e in run.timeline if e.kind is EventKind.RECOVERED)
-        assert sha12 in app.message
-        return next(c.sha for c in _sim_of(run).git.commits if c.sha.startswith(sha12))
-    if run.drill.spec.target.application:
-        return _sim_of(run).git.head() if run.drill.spec.fault.via.value != "git" else None
-    return None
-
-
-_SIMS: dict[str, SimTarget] = {}
-
-
-def _sim_of(run: DrillRun) -> SimTarget:
-    return _LAST["sim"]
-
-
-_LAST: dict[str, SimTarget] = {}
-
-
-@pytest.fixture(autouse=True)
-def _remember_sim(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = SimTarget.__init__
-
-    def init(self: SimTarget, *a: Any, **kw: Any) -> None:
-        original(self, *a, **kw)
-        _LAST["sim"] = self
-    monkeypatch.setattr(SimTarget, "__init__", init)
+def _expected_revision(run: DrillRun, sim: SimTarget) -> str | None:
+    """The Git revision ``app-sync: Synced`` must report during recovery."""
+    spec = run.drill.spec
+    if not spec.target.application:
+        return None
+    if spec.fault.via.value == "git" and run.rollback and run.rollback.strategy == "git-revert":
+        sha12 = run.rollback.notes[0].split()[-1]
+        return next(c.sha for c in sim.git.commits if c.sha.startswith(sha12))
+    if spec.fault.via.value == "git":
+        return None
+    return sim.git.head()
 
 
 def test_bad_image_timing_is_what_the_modelled_controllers_add_up_to() -> None:
@@ -153,8 +127,6 @@ def test_bad_image_timing_is_what_the_modelled_controllers_add_up_to() -> None:
 def test_preflight_abort_injects_nothing() -> None:
     sim = new_sim()
     # someone scaled stage by hand and stage has no self-heal: the app is OutOfSync
-    from runner.targets.base import ResourceRef
-
     sim.api.scale(ResourceRef("Deployment", "stage", "week6-api"), 3)
     sim.advance(5)
     head, rss = sim.git.head(), len(sim.kernel.list("ReplicaSet", "stage"))
@@ -180,8 +152,6 @@ def test_preflight_abort_on_missing_deployment_and_rollback_preconditions() -> N
 
 def test_restore_repairs_what_rollback_none_left_broken() -> None:
     sim = new_sim()
-    from runner.targets.base import ResourceRef
-
     values_before = sim.git.read("apps/week6-api/values-dev.yaml")
     dep_before = sim.api.get(ResourceRef("Deployment", "dev", "week6-api"))
     assert dep_before is not None
@@ -198,8 +168,6 @@ def test_restore_repairs_what_rollback_none_left_broken() -> None:
 
 def test_restore_recreates_a_deleted_service_without_self_heal() -> None:
     sim = new_sim()
-    from runner.targets.base import ResourceRef
-
     run = Engine(sim).run(drill("delete-resource", "api", "none", "stage", recover_timeout="60s",
                                 recover=[{"resource-present": {"kind": "Service", "name": "week6-api"}}]))
     assert run.verdict and run.verdict.outcome is Outcome.NOT_RECOVERED
