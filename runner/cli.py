@@ -39,7 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run drills (files, folders or suite files)")
     run.add_argument("paths", nargs="+", metavar="PATH")
-    run.add_argument("--target", default="sim", help="where to run: sim (default, embedded simulated cluster)")
+    run.add_argument("--target", default="sim",
+                     help="where to run: sim (default, the embedded simulated cluster), kube (the default target of the "
+                          "targets file) or a target name from it")
+    run.add_argument("--targets", type=Path, default=Path("drills/targets.yaml"),
+                     help="target config file (default: drills/targets.yaml)")
+    run.add_argument("--context", help="kubeconfig context; must be the one the target config names")
+    run.add_argument("--approve", action="store_true", help="allow drills on a production-like target")
+    run.add_argument("--dry-run", action="store_true", help="print every change the drills would make, as diffs; change nothing")
     run.add_argument("--report-dir", default="reports", help="folder for the run's reports (default: reports/)")
     run.add_argument("--no-report", action="store_true", help="do not write reports")
     run.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the markdown reports")
@@ -72,10 +79,41 @@ def _sim_target(args: argparse.Namespace) -> Any:
     return SimTarget(config, VirtualClock(start=start))
 
 
-def _make_target(args: argparse.Namespace) -> Any:
+def _target_config(args: argparse.Namespace) -> tuple[str, Any]:
+    """(name, TargetConfig) for --target NAME|kube from the targets file."""
+    from runner.targets.config import TargetsFile
+
+    if not args.targets.is_file():
+        raise UsageError(f"--target {args.target}: no target config at {args.targets} (see drills/targets.yaml in the README)")
+    docs = loader.load_file(args.targets)
+    docs.raise_if_problems()
+    files = [d.model for d in docs.documents if isinstance(d.model, TargetsFile)]
+    if not files:
+        raise UsageError(f"{args.targets} has no 'kind: Targets' document")
+    targets = {name: cfg for f in files for name, cfg in f.spec.targets.items()}
+    name = args.target
+    if name == "kube":
+        defaults = [f.spec.default for f in files if f.spec.default]
+        name = defaults[0] if defaults else (next(iter(targets)) if len(targets) == 1 else "")
+        if not name:
+            raise UsageError(f"--target kube: {args.targets} names no default target; pick one of {', '.join(targets)}")
+    if name not in targets:
+        raise UsageError(f"unknown target {name!r}; {args.targets} defines {', '.join(targets)} (or use --target sim)")
+    return name, targets[name]
+
+
+def _make_target(args: argparse.Namespace, drills: list[Any]) -> Any:
     if args.target == "sim":
+        if args.context:
+            raise UsageError("--context applies to real targets, not --target sim")
         return _sim_target(args)
-    raise UsageError(f"unknown target {args.target!r}: this build knows 'sim' (the embedded simulated cluster)")
+    from runner import guardrails
+    from runner.targets.kube import KubeTarget
+
+    name, cfg = _target_config(args)
+    for doc in drills:  # every refusal before anything is touched
+        guardrails.check(doc.model, name, cfg, approve=args.approve, context=args.context)
+    return KubeTarget(name, cfg, config_path=args.targets.resolve())
 
 
 def cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -90,13 +128,15 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError(f"no drills found in {', '.join(args.paths)}")
     if args.template_dir is not None and not args.template_dir.is_dir():
         raise UsageError(f"--template-dir {args.template_dir}: no such folder")
-    target = _make_target(args)
-    ui = err if args.json else out
-    observer = rconsole.ConsoleObserver(ui)
     try:
         restore_timeout = parse_duration(args.restore_timeout).total_seconds()
     except ValueError as exc:
         raise UsageError(f"--restore-timeout: {exc}") from exc
+    target = _make_target(args, docs)
+    if args.dry_run:
+        return _dry_run(target, docs, out)
+    ui = err if args.json else out
+    observer = rconsole.ConsoleObserver(ui)
     engine = Engine(target, [observer], EngineSettings(restore_timeout=restore_timeout))
     wall = SystemClock()
     started = wall.wall(wall.monotonic())
@@ -120,6 +160,33 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if any(r.needs_manual_repair for r in runs):
         return EXIT_MANUAL_REPAIR
     return EXIT_OK if all(r.verdict and r.verdict.outcome.value == "passed" for r in runs) else EXIT_NOT_PASSED
+
+
+def _dry_run(target: Any, docs: list[Any], out: Console) -> int:
+    from runner import rollbacks
+    from runner.dryrun import DryRunTarget
+    from runner.engine import Engine
+
+    code = EXIT_OK
+    try:
+        for doc in docs:
+            dry = DryRunTarget(target)
+            run, changes = Engine(dry).plan(doc.model)
+            out.print(f"[bold]drill {doc.model.metadata.name}[/] ({doc.where}) on {target.info.name}: dry run, nothing changed")
+            if run.aborted or run.error:
+                out.print(f"  would stop before injecting: {run.aborted or run.error}", markup=False, soft_wrap=True)
+                code = EXIT_NOT_PASSED
+                continue
+            for ch in changes:
+                out.print(f"  would run: {ch.what}", markup=False, soft_wrap=True)
+                if ch.diff:
+                    out.print(ch.diff, markup=False, highlight=False, soft_wrap=True)
+            strategy = rollbacks.get(doc.model.spec.rollback.strategy)
+            out.print(f"  then: watch for detection, roll back with {strategy.strategy} ({strategy.summary}), "
+                      "wait for recovery, restore and verify the pre-drill state", markup=False, soft_wrap=True)
+    finally:
+        target.close()
+    return code
 
 
 def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:

@@ -124,6 +124,29 @@ class Engine:
         self.observers.drill_finished(run)
         return run
 
+    def plan(self, drill: Drill) -> tuple[DrillRun, list[object]]:
+        """Dry run: preflight and injection with every write recorded as a diff, nothing changed.
+
+        ``self.target`` must be a ``runner.dryrun.DryRunTarget``; returns the run (aborted if
+        preflight failed) and the recorded changes.
+        """
+        timeline = Timeline(self.clock)
+        run = DrillRun(drill=drill, source="", target=self.target.info, run_id=self.run_ids(drill.metadata.name),
+                       timeline=timeline)
+        ctx = DrillContext(drill=drill, target=self.target, timeline=timeline, view=ClusterView())
+        watch: Watch | None = None
+        try:
+            watch = self._preflight(run, ctx)
+            self._inject(run, ctx)
+        except PreflightFailed as exc:
+            run.aborted = f"preflight failed: {exc}"
+        except (FaultInjectionError, TargetError, LookupError, ValueError) as exc:
+            run.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if watch is not None:
+                watch.close()
+        return run, list(getattr(self.target, "changes", []))
+
     # --- phases -----------------------------------------------------------------------------
 
     def _enter(self, run: DrillRun, ctx: DrillContext, phase: Phase) -> None:

@@ -75,9 +75,9 @@ class TargetUnavailable(TargetError):
 class ResourceNotFound(TargetError):
     """Raised when an object the drill needs does not exist."""
 
-    def __init__(self, kind: str, namespace: str, name: str) -> None:
+    def __init__(self, kind: str, namespace: str, name: str, message: str | None = None) -> None:
         self.kind, self.namespace, self.name = kind, namespace, name
-        super().__init__(f"{kind} {namespace}/{name} not found")
+        super().__init__(message or f"{kind} {namespace}/{name} not found")
 
 
 class ResourceConflict(TargetError):

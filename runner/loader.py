@@ -22,6 +22,7 @@ from runner import faults, rollbacks, signals
 from runner.errors import DrillDefinitionError, Problem
 from runner.kinds import InjectVia
 from runner.model import API_VERSION, Drill, Suite, drill_json_schema
+from runner.targets.config import TargetsFile
 
 MAX_BYTES = 1 << 20
 """Drill files are small; a 1 MiB cap stops a wrong path (a log, a binary) early."""
@@ -191,6 +192,7 @@ def _known_keys() -> set[str]:
 
         visit(drill_json_schema())
         visit(Suite.model_json_schema(by_alias=True))
+        visit(TargetsFile.model_json_schema(by_alias=True))
         _KNOWN_KEYS = keys
     return _KNOWN_KEYS
 
@@ -383,9 +385,7 @@ def load_text(text: str, path: str = "<string>") -> LoadResult:
                                            else f"required key 'apiVersion' is missing (use {API_VERSION})"))
             continue
         if kind == "Targets":
-            from runner.targets import config as target_config
-
-            model, problems = target_config.validate(data, path, marks.at)
+            model, problems = _validate(TargetsFile, data, path, marks, ())
         else:
             model, problems = _validate(Drill if kind == "Drill" else Suite, data, path, marks, ())
             if model is not None and kind == "Drill":

@@ -24,6 +24,7 @@ from runner.targets.sim.helm import SimHelm
 from runner.targets.sim.kernel import Kernel, SimWatch, Transition
 from runner.targets.sim.kubelet import Kubelet
 from runner.targets.sim.workloads import DeploymentController, EndpointsController, ReplicaSetController, Scheduler, terminate_pod
+from runner.patches import json_patch, merge_patch
 from runner.view import Obj, rollout_complete
 
 CHART_PATH = "apps/week6-api"
@@ -41,44 +42,6 @@ def find_platform_config(explicit: Path | None) -> Path:
 
 def read_tree(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = merge_patch(out.get(k), v)
-    return out
-
-
-def _pointer(path: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
-
-
-def json_patch(doc: Obj, ops: Sequence[Obj]) -> Obj:
-    """RFC 6902 add/replace/remove (what the runner sends)."""
-    out = copy.deepcopy(doc)
-    for op in ops:
-        parts = _pointer(op["path"])
-        node: Any = out
-        for p in parts[:-1]:
-            node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
-        last = parts[-1]
-        if op["op"] in ("add", "replace"):
-            if isinstance(node, list):
-                node.insert(int(last), copy.deepcopy(op["value"])) if op["op"] == "add" else node.__setitem__(int(last), copy.deepcopy(op["value"]))
-            else:
-                node[last] = copy.deepcopy(op["value"])
-        elif op["op"] == "remove":
-            del node[int(last) if isinstance(node, list) else last]
-        else:
-            raise TargetError(f"unsupported JSON patch op {op['op']!r}")
-    return out
 
 
 class SimApi:
