@@ -26,6 +26,7 @@ class Baseline:
 
     deployment_template: Obj
     replicas: int
+    deployment_generation: int = 0
     deployment_revision: str | None = None
     git_head: str | None = None
     git_files: dict[str, str] = field(default_factory=dict)

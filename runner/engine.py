@@ -44,7 +44,12 @@ class DrillRun:
     timeline: Timeline
     injection: InjectionRecord | None = None
     rollback: RollbackRecord | None = None
+    inject_started_at: float | None = None
+    """When the injection call began: anything observed from then on counts as after injection."""
     injected_at: float | None = None
+    """When the change reached the cluster: the arrival of the watch event showing it (API and
+    Helm injections), or the end of the push (Git). TTD and TTR count from here."""
+    injection_landed: bool = False
     detected_at: float | None = None
     detected_by: str | None = None
     detection_match: Match | None = None
@@ -255,6 +260,7 @@ class Engine:
         if dep is None:
             raise PreflightFailed("deployment disappeared during preflight")
         b = Baseline(deployment_template=dep["spec"]["template"], replicas=dep["spec"].get("replicas", 1),
+                     deployment_generation=dep["metadata"].get("generation") or 0,
                      deployment_revision=(dep["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision"))
         if ctx.app is not None:
             app = api.get(ctx.app_ref) or ctx.app  # type: ignore[arg-type]
@@ -279,9 +285,10 @@ class Engine:
     def _inject(self, run: DrillRun, ctx: DrillContext) -> None:
         self._enter(run, ctx, Phase.INJECT)
         fault = faults.get(ctx.drill.spec.fault.type)
+        run.inject_started_at = self.clock.monotonic()
         record = fault.inject(ctx)
         ctx.injection = run.injection = record
-        run.injected_at = record.at
+        run.injected_at = record.at  # until the watch shows the change landing (see _observe)
         for name, manifest in (ctx.baseline.resources.items() if ctx.baseline else []):
             run.saved_manifests[f"{name.replace('/', '-').lower()}.yaml"] = manifest
         ctx.timeline.record(EventKind.FAULT_INJECTED, record.description, at=record.at, phase=Phase.INJECT,
@@ -293,7 +300,7 @@ class Engine:
         assert run.injected_at is not None
 
         def check() -> list[tuple[SignalEntry, Match]] | None:
-            sctx = self._signal_context(ctx, since=run.injected_at or 0.0)
+            sctx = self._signal_context(ctx, since=run.inject_started_at or 0.0)
             hits = [(e, m) for e in entries if (m := e.signal.evaluate(e.params, ctx.view, sctx)) is not None]
             if (mode == "any" and hits) or (mode == "all" and len(hits) == len(entries)):
                 return hits if mode == "all" else hits[:1]
@@ -315,6 +322,12 @@ class Engine:
         from runner.changes import describe
 
         before = ctx.view.apply(obs)
+        if not run.injection_landed and run.inject_started_at is not None and obs.at >= run.inject_started_at \
+                and faults.get(ctx.drill.spec.fault.type).landed(ctx, obs):
+            run.injection_landed = True
+            run.injected_at = obs.at
+            ctx.timeline.record(EventKind.STATE_CHANGED, f"injection observed on the watch: {obs.kind.lower()}/"
+                                f"{obs.obj['metadata'].get('name')} {obs.type}", at=obs.at, phase=ctx.phase, source="watch")
         notes = ctx.timeline.of(EventKind.STATE_CHANGED)
         if len(notes) >= self.settings.max_state_notes:
             return

@@ -18,6 +18,7 @@ from runner.context import DrillContext, InjectionRecord
 from runner.errors import FaultInjectionError
 from runner.kinds import InjectVia
 from runner.timeline import EventKind
+from runner.view import Observation
 
 if TYPE_CHECKING:
     from runner.model import DrillSpec
@@ -49,6 +50,19 @@ class Fault(ABC):
 
     def capture(self, ctx: DrillContext) -> None:
         """Save what restore needs beyond the Deployment and Git/Helm state (e.g. a manifest)."""
+
+    def landed(self, ctx: DrillContext, obs: Observation) -> bool:
+        """Whether this watch observation shows the injected change in the cluster.
+
+        The engine times injection by the arrival of this observation, on the same watch and
+        clock as detection, so their latencies cancel. Default: the target Deployment's spec
+        changed (its generation moved past the baseline's). Git injections land with the push.
+        """
+        if ctx.drill.spec.fault.via is InjectVia.GIT or ctx.baseline is None:
+            return False
+        return (obs.kind == "Deployment" and obs.type != "DELETED"
+                and obs.obj["metadata"].get("name") == ctx.deployment_ref.name
+                and (obs.obj["metadata"].get("generation") or 0) > ctx.baseline.deployment_generation)
 
     def values_changes(self, params: Any) -> dict[str, Any]:
         """Values keys (dotted) and their new values, for the Git and Helm paths."""

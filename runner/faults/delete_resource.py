@@ -17,7 +17,7 @@ from runner.errors import FaultInjectionError
 from runner.faults.base import Fault, FaultParams
 from runner.kinds import InjectVia
 from runner.targets.base import ResourceRef
-from runner.view import Obj
+from runner.view import Obj, Observation
 
 if TYPE_CHECKING:
     from runner.model import DrillSpec
@@ -75,6 +75,10 @@ class DeleteResource(Fault):
             raise FaultInjectionError(f"{ref} does not exist: nothing to delete")
         assert ctx.baseline is not None
         ctx.baseline.resources[f"{ref.kind}/{ref.name}"] = clean_manifest(obj)
+
+    def landed(self, ctx: DrillContext, obs: Observation) -> bool:
+        ref = self._ref(ctx)
+        return obs.type == "DELETED" and obs.kind == ref.kind and obs.obj["metadata"].get("name") == ref.name
 
     def inject_api(self, ctx: DrillContext, params: Any) -> InjectionRecord:
         ref = self._ref(ctx)
