@@ -52,6 +52,9 @@ class ClusterView:
         """Fold one observation in; returns the previous state of the object (or None)."""
         key = obs.key
         before = self.objects.get(key)
+        if before is not None and obs.type != "DELETED" and _rv(before) is not None and _rv(before) == _rv(obs.obj):
+            # a re-list after 410 Gone (or a resync) repeats unchanged objects: not a change
+            return before
         if obs.type == "DELETED":
             self.objects.pop(key, None)
             self.deleted_at[key] = obs.at
@@ -83,6 +86,10 @@ class ClusterView:
                 if not pod["metadata"].get("deletionTimestamp"):
                     pods.append(pod)
         return sorted(pods, key=lambda p: p["metadata"]["name"])
+
+
+def _rv(obj: Obj) -> str | None:
+    return (obj.get("metadata") or {}).get("resourceVersion")
 
 
 def parse_api_time(value: object) -> datetime | None:

@@ -48,6 +48,26 @@ SERVICE_CIDR = "10.0.0.0/24"  # ClusterIPs: data only, nothing routes or listens
 POD_CIDR = "10.244.0.0/16"  # fake pod IPs: data only
 
 
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  # writes the drills depend on, with the request body, so a test can find the exact write that
+  # made a transition (e.g. the kubelet's pod status patch that set ErrImagePull)
+  - level: Request
+    verbs: [create, update, patch, delete]
+    resources:
+      - group: ""
+        resources: [pods, pods/status, services, serviceaccounts, events]
+      - group: apps
+        resources: [deployments, deployments/status, deployments/scale, replicasets, replicasets/status]
+      - group: argoproj.io
+        resources: [applications]
+  - level: None
+"""
+
+
 class ControlPlaneError(RuntimeError):
     """Build or start failed; the message says which component and where its log is."""
 
@@ -177,6 +197,7 @@ class ControlPlane:
         self.pki_dir = self.state_dir / "pki"
         self.log_dir = self.state_dir / "logs"
         self.kubeconfig = self.state_dir / "kubeconfig"
+        self.audit_log = self.state_dir / "audit.log"
         self.ports: dict[str, int] = {}
         self.api_url = ""
         self.etcd_url = ""
@@ -198,6 +219,7 @@ class ControlPlane:
                 self.bin_dir = build_binaries()
             for sub in ("etcd", "pki", "logs", "kubelet", "certs", "helm"):  # a fresh cluster every start
                 shutil.rmtree(self.state_dir / sub, ignore_errors=True)
+            self.audit_log.unlink(missing_ok=True)
             for d in (self.pki_dir, self.log_dir):
                 d.mkdir(parents=True, exist_ok=True)
             for name in ("etcd", "apiserver", "kcm", "scheduler"):
@@ -444,7 +466,27 @@ class ControlPlane:
             # the kubernetes Service's endpoints would be 127.0.0.1, which Endpoints validation rejects
             "--endpoint-reconciler-type=none",
             "--profiling=false", f"--v={self.verbosity}",
+            # the control plane's own record of every write, with microsecond timestamps: the
+            # ground truth that TTD/TTR measurements are checked against
+            f"--audit-policy-file={self._write_audit_policy()}", f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json", "--audit-log-mode=blocking", "--audit-log-maxsize=500",
         ], lambda: self._get_ok(self.api_url + "/readyz", token=True))
+
+    def _write_audit_policy(self) -> Path:
+        path = self.state_dir / "audit-policy.yaml"
+        path.write_text(AUDIT_POLICY)
+        return path
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every audited write so far (audit.k8s.io/v1 Events: verb, objectRef, requestObject,
+        requestReceivedTimestamp and stageTimestamp with microseconds, user)."""
+        if not self.audit_log.exists():
+            return []
+        out = []
+        for line in self.audit_log.read_text().splitlines():
+            if line.strip():
+                out.append(json.loads(line))
+        return out
 
     def _component_flags(self, port: int) -> list[str]:
         kc = str(self.kubeconfig)
