@@ -78,3 +78,28 @@ def utc_iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class ScaledClock:
+    """Real time sped up by ``factor`` (``3600``: an hour per second), for rehearsing schedules.
+
+    Only the scheduler uses it (``drills schedule --time-scale``); drills inside still run on
+    their target's own clock.
+    """
+
+    def __init__(self, factor: float, start: datetime | None = None) -> None:
+        if factor <= 0:
+            raise ValueError("time scale must be positive")
+        self.factor = factor
+        self._real0 = time.monotonic()
+        self._wall0 = start or datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._real0) * self.factor
+
+    def wall(self, mono: float) -> datetime:
+        return self._wall0 + timedelta(seconds=mono)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.factor)

@@ -400,12 +400,59 @@ def load_text(text: str, path: str = "<string>") -> LoadResult:
 
 
 def _suite_paths(suite: Suite, path: Path, marks: _Marks) -> list[Problem]:
+    from runner import schedule
+
     out = []
+    sched, window = suite.spec.schedule, suite.spec.window
+    checks: list[tuple[Loc, str | None]] = []
+    if sched is not None:
+        if sched.cron is not None:
+            checks.append((("spec", "schedule", "cron"), schedule.check_cron(sched.cron)))
+        checks.append((("spec", "schedule", "timezone"), _zone_problem(sched.timezone)))
+    if window is not None:
+        checks.append((("spec", "window", "timezone"), _zone_problem(window.timezone)))
+    for loc, problem in checks:
+        if problem:
+            line, col = marks.at(loc)
+            out.append(Problem(str(path), line, col, _dotted(loc), problem))
     for i, rel in enumerate(suite.spec.drills):
         if not (path.parent / rel).exists():
             line, col = marks.at(("spec", "drills", i))
             out.append(Problem(str(path), line, col, f"spec.drills[{i}]", f"{rel!r} not found (relative to {path.parent})"))
     return out
+
+
+def _zone_problem(name: str) -> str | None:
+    from runner import schedule
+
+    try:
+        schedule.zone(name)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def suite_drills(doc: Document) -> tuple[list[Document], LoadResult]:
+    """A suite's drills in order: its paths, then drills matching its selector (each once)."""
+    suite: Suite = doc.model
+    result = LoadResult()
+    ordered: list[Document] = []
+    for rel in suite.spec.drills:
+        sub, res = drills_to_run([doc.path.parent / rel])
+        result.extend(res)
+        ordered += sub
+    if suite.spec.selector is not None:
+        want = suite.spec.selector.match_labels
+        files, problems = expand([doc.path.parent / f for f in suite.spec.selector.from_])
+        result.problems += problems
+        for f in files:
+            for d in load_file(f).documents:
+                labels = d.model.metadata.labels if d.kind == "Drill" else {}
+                if d.kind == "Drill" and all(labels.get(k) == v for k, v in want.items()):
+                    ordered.append(d)
+    seen: set[str] = set()
+    unique = [d for d in ordered if not (d.model.metadata.name in seen or seen.add(d.model.metadata.name))]  # type: ignore[func-returns-value]
+    return unique, result
 
 
 def load_file(path: Path) -> LoadResult:
@@ -479,9 +526,9 @@ def drills_to_run(paths: Sequence[str | Path]) -> tuple[list[Document], LoadResu
             if doc.kind == "Drill":
                 ordered.append(doc)
             elif doc.kind == "Suite" and named_directly:
-                for rel in doc.model.spec.drills:
-                    sub, _ = drills_to_run([f.parent / rel])
-                    ordered += sub
+                sub, res = suite_drills(doc)
+                result.problems += res.problems
+                ordered += sub
     return ordered, result
 
 

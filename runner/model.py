@@ -211,10 +211,54 @@ class Drill(_Model):
 # --- suites and targets ---------------------------------------------------------------------------
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="24-hour time, e.g. 20:00")]
+
+
+class ScheduleSpec(_Model):
+    """When a suite runs: a cron expression in a time zone, or a fixed interval."""
+
+    cron: str | None = Field(default=None, description="Five-field cron expression, e.g. '0 2 * * *'.")
+    interval: Duration | None = Field(default=None, description="Run every this long instead of by cron.")
+    timezone: str = Field(default="UTC", description="IANA time zone of the cron expression, e.g. Europe/Berlin.")
+    jitter: Duration = Field(default=timedelta(0), description="Random delay up to this long, so runs do not pile up.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ScheduleSpec:
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError("give exactly one of 'cron' or 'interval'")
+        if self.interval is not None and self.interval.total_seconds() < 60:
+            raise ValueError("interval must be at least 1m: a drill takes minutes on a real cluster")
+        return self
+
+
+class WindowSpec(_Model):
+    """When drills may run (e.g. nights only); a start after the end spans midnight."""
+
+    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    start: HHMM
+    end: HHMM
+    timezone: str = "UTC"
+
+
+class SelectorSpec(_Model):
+    match_labels: dict[str, str] = Field(alias="matchLabels", min_length=1)
+    from_: tuple[str, ...] = Field(default=("..",), alias="from", description="Folders to select from, relative to the suite file.")
+
+
 class SuiteSpec(_Model):
-    drills: tuple[str, ...] = Field(min_length=1, description="Drill files or folders, relative to the suite file.")
+    drills: tuple[str, ...] = Field(default=(), description="Drill files or folders, relative to the suite file.")
+    selector: SelectorSpec | None = Field(default=None, description="Also run every drill whose labels match.")
     target: str | None = Field(default=None, description="Default target name for this suite.")
     on_failure: Literal["continue", "stop"] = Field(default="continue", alias="on-failure")
+    schedule: ScheduleSpec | None = None
+    window: WindowSpec | None = None
+
+    @model_validator(mode="after")
+    def _some_drills(self) -> SuiteSpec:
+        if not self.drills and self.selector is None:
+            raise ValueError("give 'drills' (paths) or a 'selector' (matchLabels), or both")
+        return self
 
 
 class SuiteMetadata(_Model):

@@ -47,6 +47,8 @@ class TargetConfig(_M):
     in_cluster: bool = Field(default=False, alias="in-cluster")
     namespaces: tuple[str, ...] = Field(min_length=1, description="The only namespaces drills may touch.")
     argocd_namespace: str = Field(default="argocd", alias="argocd-namespace")
+    lock_namespace: str = Field(default="release-drills", alias="lock-namespace",
+                                description="Namespace of the scheduler's per-target Lease.")
     production_like: bool = Field(default=False, alias="production-like", description="Refuse without --approve.")
     gitops: GitOpsConfig | None = None
     helm: HelmConfig = Field(default_factory=HelmConfig)

@@ -390,6 +390,12 @@ class KubeTarget:
     def watch(self, scope: WatchScope) -> KubeWatch:
         return KubeWatch(self.api, scope, self.clock)
 
+    def drill_observers(self) -> list[Any]:
+        """Observers this target adds to every drill: Kubernetes Events on the app."""
+        from runner.targets.kube_events import KubeEventRecorder
+
+        return [KubeEventRecorder(self.api, self.clock)]
+
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing the HTTP pool at exit; nothing to report
             self.api_client.close()
