@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from runner import loader, model
+from runner import loader, model, reporting_cli
 from runner.clock import SystemClock, VirtualClock
 from runner.durations import parse_duration
 from runner.errors import DrillAborted, DrillDefinitionError, DrillsError, UsageError
@@ -53,14 +53,46 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--template-dir", type=Path, help="folder with templates overriding the shipped ones")
     run.add_argument("--json", action="store_true", help="print results.json to stdout (progress goes to stderr)")
     run.add_argument("--sim-config", type=Path, help="YAML overriding the simulated cluster's timings (sim target)")
+    run.add_argument("--force", action="store_true",
+                     help="run even though the target has an unfinished drill in the journal (dangerous)")
+    run.add_argument("--journal-dir", type=Path, help="crash journal (default: ~/.local/state/release-drills/journal)")
+    run.add_argument("--history", type=Path, help="run history (default: reports/history.sqlite or $DRILLS_HISTORY)")
+    run.add_argument("--pushgateway", help="push the run's metrics to this Prometheus Pushgateway URL")
     run.add_argument("--restore-timeout", default="10m", help="how long restore may take before it reports manual repair")
     run.add_argument("-v", "--verbose", action="store_true")
+    sch = sub.add_parser("schedule", help="run suites on their schedules: a long-running daemon")
+    sch.add_argument("suites", nargs="+", metavar="SUITE")
+    sch.add_argument("--target", help="run every suite on this target (sim, kube or a name) instead of its own")
+    sch.add_argument("--targets", type=Path, default=Path("drills/targets.yaml"))
+    sch.add_argument("--list", action="store_true", help="print the next fire time of each suite and exit")
+    sch.add_argument("--run-now", action="store_true", help="run every suite once at start, then follow the schedule")
+    sch.add_argument("--state-dir", type=Path, default=Path("reports/schedule"), help="job store and lock files")
+    sch.add_argument("--report-dir", default="reports")
+    sch.add_argument("--history", type=Path, help="run history (default: reports/history.sqlite or $DRILLS_HISTORY)")
+    sch.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    sch.add_argument("--webhook", help="POST a JSON summary here when a drill does not pass")
+    sch.add_argument("--lock-wait", default="10m", help="how long to wait for a target another runner holds")
+    sch.add_argument("--approve", action="store_true", help="allow drills on production-like targets")
+    sch.add_argument("--force", action="store_true", help="start even though a target has an unfinished drill (dangerous)")
+    sch.add_argument("--journal-dir", type=Path, help="crash journal (default: ~/.local/state/release-drills/journal)")
+    sch.add_argument("--sim-config", type=Path)
+    sch.add_argument("--lang", choices=("en", "zh"), default="en")
+    sch.add_argument("--time-scale", type=float, default=1.0,
+                     help="run the scheduler's clock this many times faster than real time (rehearsals, tests)")
+    sch.add_argument("-v", "--verbose", action="store_true")
+    rec = sub.add_parser("recover", help="restore targets left by drills whose runner died (the crash journal)")
+    rec.add_argument("--target", help="only this target (default: every target with open records)")
+    rec.add_argument("--targets", type=Path, default=Path("drills/targets.yaml"))
+    rec.add_argument("--journal-dir", type=Path)
+    rec.add_argument("--restore-timeout", default="10m")
+    rec.add_argument("-v", "--verbose", action="store_true")
     val = sub.add_parser("validate", help="check drill, suite and target files; exit 2 on any problem")
     val.add_argument("paths", nargs="+", metavar="PATH")
     sch = sub.add_parser("schema", help="print the drill file JSON Schema")
     sch.add_argument("--output", type=Path)
     lst = sub.add_parser("list", help="list drills")
     lst.add_argument("paths", nargs="*", default=["drills"], metavar="PATH")
+    reporting_cli.add_subcommands(sub)
     return p
 
 
@@ -135,9 +167,11 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
     target = _make_target(args, docs)
     if args.dry_run:
         return _dry_run(target, docs, out)
+    journal = _journal_for(args, target, err)
     ui = err if args.json else out
     observer = rconsole.ConsoleObserver(ui)
-    engine = Engine(target, [observer], EngineSettings(restore_timeout=restore_timeout))
+    extra = list(getattr(target, "drill_observers", lambda: [])())
+    engine = Engine(target, [observer, *extra], EngineSettings(restore_timeout=restore_timeout), journal=journal)
     wall = SystemClock()
     started = wall.wall(wall.monotonic())
     runs = []
@@ -154,12 +188,77 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not args.no_report:
         folder = Path(args.report_dir) / f"{started.strftime('%Y%m%d-%H%M%S')}-{writer.safe_name(target.info.name)}"
         writer.write(folder, results, runs, args.lang, args.template_dir)
+    sinks = _result_sinks(argparse.Namespace(**{**vars(args), "report_dir": None, "metrics_port": None, "webhook": None}), err)
+    try:
+        for r in runs:
+            sinks.record(r, target.info.name, None, "run", str(folder) if folder else None, started_at=started)
+        if args.pushgateway:
+            from runner import metrics
+
+            metrics.push(args.pushgateway, sinks.registry, job="release-drills")
+    finally:
+        sinks.stop()
     rconsole.summary(ui, runs, str(folder) if folder else None, target.info.simulated)
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     if any(r.needs_manual_repair for r in runs):
         return EXIT_MANUAL_REPAIR
     return EXIT_OK if all(r.verdict and r.verdict.outcome.value == "passed" for r in runs) else EXIT_NOT_PASSED
+
+
+def _journal_for(args: argparse.Namespace, target: Any, err: Console) -> Any:
+    """The target's crash journal; refuses a target with unfinished drills unless --force."""
+    from runner import journal as jmod
+
+    if target.info.simulated:
+        return None
+    j = jmod.Journal(getattr(args, "journal_dir", None) or jmod.default_dir(), target.info.name)
+    open_entries = j.entries()
+    if open_entries:
+        lines = "\n  ".join(e.describe() for e in open_entries)
+        if not getattr(args, "force", False):
+            target.close()
+            raise UsageError(f"target {target.info.name} has an unfinished drill; it may still be broken:\n  {lines}\n"
+                             f"run: drills recover --target {target.info.name}   (or rerun with --force)")
+        err.print(f"[bold red]WARNING: --force: target {target.info.name} has unfinished drills; running anyway:[/]\n  {lines}")
+    return j
+
+
+def cmd_recover(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from runner import journal as jmod
+    from runner.recover import recover_entry
+    from runner.targets.kube import KubeTarget
+
+    root = args.journal_dir or jmod.default_dir()
+    names = [args.target] if args.target else sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    timeout = _duration_arg("--restore-timeout", args.restore_timeout)
+    code, found = EXIT_OK, 0
+    for name in names:
+        j = jmod.Journal(root, name)
+        entries = j.entries()
+        if not entries:
+            continue
+        found += len(entries)
+        tname, cfg = _target_config(argparse.Namespace(**{**vars(args), "target": name}))
+        target = KubeTarget(tname, cfg, config_path=args.targets.resolve())
+        try:
+            for entry in entries:
+                out.print(f"recovering {entry.describe()} on {name}", highlight=False, soft_wrap=True)
+                rec = recover_entry(target, j, entry, timeout)
+                r = rec.result
+                if r.status.value == "needs-manual-repair":
+                    code = EXIT_MANUAL_REPAIR
+                    out.print(f"  still different: {'; '.join(r.remaining)}\n  run:", highlight=False, soft_wrap=True)
+                    for c in r.manual_commands:
+                        out.print(f"    {c}", markup=False, highlight=False, soft_wrap=True)
+                else:
+                    out.print(f"  {r.status.value}: " + ("; ".join(r.actions) or "already as before the drill"),
+                              markup=False, highlight=False, soft_wrap=True)
+        finally:
+            target.close()
+    if not found:
+        out.print("nothing to recover: no unfinished drills in the journal", highlight=False)
+    return code
 
 
 def _dry_run(target: Any, docs: list[Any], out: Console) -> int:
@@ -223,11 +322,124 @@ def cmd_list(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema, "list": cmd_list}
+def cmd_schedule(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from runner import daemon as dmod
+    from runner.clock import ScaledClock
+    from runner.locks import FileTargetLock
+
+    suites = []
+    for path in args.suites:
+        res = loader.load_file(Path(path))
+        res.raise_if_problems()
+        suites += [d for d in res.documents if d.kind == "Suite"]
+    if not suites:
+        raise UsageError("no suites (kind: Suite) in " + ", ".join(args.suites))
+    unscheduled = [d.model.metadata.name for d in suites if d.model.spec.schedule is None]
+    if unscheduled and not args.run_now:
+        raise UsageError(f"suite(s) without a schedule: {', '.join(unscheduled)} (add spec.schedule, or use --run-now)")
+    lock_wait = _duration_arg("--lock-wait", args.lock_wait)
+    clock = ScaledClock(args.time_scale) if args.time_scale != 1.0 else SystemClock()
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    for doc in suites:  # guardrails for every drill on its target, before anything runs
+        name = args.target or doc.model.spec.target or "sim"
+        if name != "sim":
+            drills, res = loader.suite_drills(doc)
+            res.raise_if_problems()
+            tname, cfg = _target_config(argparse.Namespace(**{**vars(args), "target": name}))
+            from runner import guardrails
+
+            for d in drills:
+                guardrails.check(d.model, tname, cfg, approve=args.approve, context=None)
+
+    def make_target(name: str) -> Any:
+        return _make_target(argparse.Namespace(**{**vars(args), "target": name, "context": None, "dry_run": False}), [])
+
+    def make_lock(name: str) -> Any:
+        if name == "sim":
+            return FileTargetLock(args.state_dir / "locks" / f"{name}.lock", clock)
+        from runner.locks import LeaseTargetLock
+        from runner.targets.kube import api_client_for
+
+        tname, cfg = _target_config(argparse.Namespace(**{**vars(args), "target": name}))
+        return LeaseTargetLock(api_client_for(cfg), f"release-drills-{tname}", cfg.lock_namespace, clock)
+
+    from runner import journal as jmod
+    from runner.engine import Engine
+
+    journal_root = args.journal_dir or jmod.default_dir()
+    for doc in suites:
+        name = args.target or doc.model.spec.target or "sim"
+        entries = jmod.Journal(journal_root, name).entries() if name != "sim" else []
+        if entries and not args.force:
+            raise UsageError(f"target {name} has an unfinished drill ({entries[0].describe()}); "
+                             f"run: drills recover --target {name}   (or --force)")
+
+    def engine_factory(target: Any, observers: Any) -> Engine:
+        j = None if target.info.simulated else jmod.Journal(journal_root, target.info.name)
+        return Engine(target, observers, journal=j)
+
+    sinks = _result_sinks(args, err)
+    d = dmod.Daemon(suites, clock, make_target, make_lock, f"sqlite:///{(args.state_dir / 'jobs.sqlite').resolve()}",
+                    on_run=[sinks.on_run], on_suite=[sinks.on_suite], target_override=args.target, lock_wait=lock_wait,
+                    engine_factory=engine_factory)
+    try:
+        d.start()
+        for line in dmod.list_schedule(d):
+            out.print(line, highlight=False)
+        if args.list:
+            return EXIT_OK
+
+        def on_term(signum: int, frame: object) -> None:
+            err.print("SIGTERM: finishing the current drill's restore, then stopping", highlight=False)
+            d.stop()
+            if d.running:
+                raise DrillAborted("SIGTERM")
+        signal.signal(signal.SIGTERM, on_term)
+        sinks.start()
+        if args.run_now:
+            for doc in suites:
+                if d.stopping.is_set():
+                    break
+                d.run_suite(doc.model.metadata.name)
+        d.run_forever()
+    except KeyboardInterrupt:
+        err.print("interrupted: stopping", highlight=False)
+    finally:
+        d.shutdown()
+        sinks.stop()
+    return EXIT_MANUAL_REPAIR if sinks.needs_repair else EXIT_OK
+
+
+def _result_sinks(args: argparse.Namespace, err: Console) -> Any:
+    from runner import history
+    from runner.sinks import ResultSinks
+
+    return ResultSinks(history_path=args.history or history.default_path(),
+                       report_dir=Path(args.report_dir) if getattr(args, "report_dir", None) else None,
+                       lang=getattr(args, "lang", "en"), metrics_port=getattr(args, "metrics_port", None),
+                       webhook=getattr(args, "webhook", None))
+
+
+def _duration_arg(flag: str, value: str) -> float:
+    try:
+        return parse_duration(value).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from exc
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema, "list": cmd_list, "schedule": cmd_schedule,
+            "recover": cmd_recover}
+COMMANDS.update(reporting_cli.COMMANDS)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
+    # the first SIGTERM aborts the drill (restore runs); later ones must not interrupt the restore
+    signal.signal(signal.SIGTERM, _on_second_sigterm)
     raise DrillAborted("SIGTERM")
+
+
+def _on_second_sigterm(signum: int, frame: object) -> None:
+    sys.stderr.write("SIGTERM again: restore in progress; it reports what is left if it cannot finish\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from runner import argocd, faults, restore as restore_mod, rollbacks, triage
 from runner.context import Baseline, DrillContext, InjectionRecord, RollbackRecord
 from runner.errors import (DrillAborted, FaultInjectionError, PreflightFailed, RollbackError, TargetError)
 from runner.findings import Finding, derive
+from runner.journal import Journal
 from runner.kinds import Phase, RestoreStatus
 from runner.model import Drill, SignalEntry
 from runner.observers import DrillObserver, Observers
@@ -69,6 +70,18 @@ class DrillRun:
         return self.restore is not None and self.restore.status is RestoreStatus.NEEDS_MANUAL_REPAIR
 
 
+def watch_scope(drill: Drill) -> WatchScope:
+    """Everything a drill's signals, fault and restore need watched."""
+    spec = drill.spec
+    kinds = set(BASE_KINDS) | set(faults.get(spec.fault.type).extra_watch_kinds(spec.fault.params))
+    for entry in spec.detect.signals + spec.recover.signals:
+        kinds |= set(entry.signal.watches)
+        if entry.signal_name.startswith("resource-"):
+            kinds.add(entry.params.kind)
+    return WatchScope(namespace=spec.target.namespace, kinds=frozenset(kinds), application=spec.target.application,
+                      argocd_namespace=spec.target.argocd_namespace)
+
+
 class Engine:
     """Runs drills against one target.
 
@@ -79,7 +92,8 @@ class Engine:
     """
 
     def __init__(self, target: Target, observers: Sequence[DrillObserver] = (), settings: EngineSettings | None = None,
-                 run_ids: Callable[[str], str] | None = None) -> None:
+                 run_ids: Callable[[str], str] | None = None, journal: Journal | None = None) -> None:
+        self.journal = journal
         self.run_ids = run_ids or (lambda name: f"{name}-{uuid.uuid4().hex[:8]}")
         self.target = target
         self.clock = target.clock
@@ -183,15 +197,7 @@ class Engine:
         dep = api.get(ctx.deployment_ref)
         if dep is None:
             raise PreflightFailed(f"Deployment {ctx.namespace}/{ctx.deployment_ref.name} not found")
-        kinds = set(BASE_KINDS) | set(faults.get(spec.fault.type).extra_watch_kinds(spec.fault.params))
-        for entry in spec.detect.signals + spec.recover.signals:
-            kinds |= set(entry.signal.watches)
-            params = entry.params
-            if hasattr(params, "kind") and entry.signal_name.startswith("resource-"):
-                kinds.add(params.kind)
-        watch = self.target.watch(WatchScope(namespace=ctx.namespace, kinds=frozenset(kinds),
-                                             application=spec.target.application,
-                                             argocd_namespace=spec.target.argocd_namespace))
+        watch = self.target.watch(watch_scope(ctx.drill))
         now = self.clock.monotonic()
         self._drain(ctx, watch, now)
         if ctx.gitops is not None:
@@ -285,9 +291,15 @@ class Engine:
     def _inject(self, run: DrillRun, ctx: DrillContext) -> None:
         self._enter(run, ctx, Phase.INJECT)
         fault = faults.get(ctx.drill.spec.fault.type)
+        if self.journal is not None and ctx.baseline is not None:
+            # fsynced before anything changes: a crash from here on leaves an undo record
+            self.journal.open(run.run_id, ctx.drill.model_dump(mode="json", by_alias=True), run.source, ctx.baseline,
+                              str(self.clock.wall(self.clock.monotonic())))
         run.inject_started_at = self.clock.monotonic()
         record = fault.inject(ctx)
         ctx.injection = run.injection = record
+        if self.journal is not None:
+            self.journal.update(run.run_id, injection=record, phase="detect", expected_revision=ctx.expected_revision)
         run.injected_at = record.at  # until the watch shows the change landing (see _observe)
         for name, manifest in (ctx.baseline.resources.items() if ctx.baseline else []):
             run.saved_manifests[f"{name.replace('/', '-').lower()}.yaml"] = manifest
@@ -405,7 +417,13 @@ class Engine:
         # a second Ctrl-C during restore must not lose what is left to undo: it is reported instead
         try:
             run.restore = restore_mod.restore(ctx, watch, self.clock.monotonic() + self.settings.restore_timeout)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, DrillAborted):
+            # a second interrupt during restore: stop, and say exactly what is left to undo
             run.restore = restore_mod.RestoreResult(
                 status=RestoreStatus.NEEDS_MANUAL_REPAIR,
                 remaining=["restore interrupted"], manual_commands=restore_mod.manual_commands(ctx, []))
+        if self.journal is not None:
+            if run.restore.status is RestoreStatus.NEEDS_MANUAL_REPAIR:
+                self.journal.update(run.run_id, phase="needs-manual-repair", manual_commands=run.restore.manual_commands)
+            else:
+                self.journal.close(run.run_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Sequence
 
+from runner.errors import DrillAborted
 from runner.kinds import Phase
 from runner.timeline import TimelineEvent
 
@@ -38,6 +39,8 @@ class Observers(DrillObserver):
         for o in self.observers:
             try:
                 getattr(o, hook)(*args)
+            except DrillAborted:
+                raise  # a stop request (SIGTERM) raised while an observer ran: it is the drill's, not the observer's
             except Exception:  # an observer must never break a drill (see module docstring)
                 log.exception("observer %s failed in %s", type(o).__name__, hook)
 

@@ -23,7 +23,7 @@ from runner.errors import TargetError
 from runner.kinds import RestoreStatus
 from runner.targets.base import ResourceRef, Watch
 from runner.timeline import EventKind
-from runner.view import rollout_complete
+from runner.view import Observation, rollout_complete
 
 
 SETTLE_WITHOUT_SOURCE_REPAIR = 30.0
@@ -203,6 +203,23 @@ def manual_commands(ctx: DrillContext, remaining: list[str]) -> list[str]:
     return list(dict.fromkeys(cmds))
 
 
+def _refresh_view(ctx: DrillContext) -> None:
+    """Read the objects restore judges straight from the API: the view may lag (the drill can be
+    interrupted between a change and the watch event that reports it)."""
+    b = ctx.baseline
+    assert b is not None
+    refs = [ctx.deployment_ref] + ([ctx.app_ref] if ctx.app_ref else [])
+    refs += [ResourceRef(k.split("/", 1)[0], ctx.namespace, k.split("/", 1)[1]) for k in b.resources]
+    now = ctx.target.clock.monotonic()
+    for ref in refs:
+        obj = ctx.target.api.get(ref)
+        if obj is not None:
+            obj.setdefault("kind", ref.kind)
+            ctx.view.apply(Observation(now, "MODIFIED", ref.kind, obj))
+        elif ctx.view.get(ref.kind, ref.namespace, ref.name) is not None:
+            ctx.view.apply(Observation(now, "DELETED", ref.kind, {"metadata": {"name": ref.name, "namespace": ref.namespace}}))
+
+
 def restore(ctx: DrillContext, watch: Watch, deadline: float) -> RestoreResult:
     """Put the target back; never raises for target errors (they become manual repair)."""
     if ctx.baseline is None:
@@ -210,6 +227,7 @@ def restore(ctx: DrillContext, watch: Watch, deadline: float) -> RestoreResult:
     clock = ctx.target.clock
     result = RestoreResult(RestoreStatus.CLEAN)
     try:
+        _refresh_view(ctx)
         src = source_differences(ctx)
         if src:
             _repair_sources(ctx, result)

@@ -3,7 +3,9 @@ reports written, JSON on stdout. Subprocesses, so the console script itself is t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
 import sys
 import textwrap
 from pathlib import Path
@@ -17,8 +19,12 @@ from drillgen import ROOT
 DRILLS = sys.executable, "-m", "runner.cli"
 
 
+HISTORY = Path(tempfile.mkdtemp(prefix="drills-cli-")) / "history.sqlite"
+
+
 def drills(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*DRILLS, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "DRILLS_HISTORY": str(HISTORY)}  # never write the repository's reports/
+    return subprocess.run([*DRILLS, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
 
 
 def write(tmp: Path, name: str, text: str) -> Path:
@@ -95,7 +101,7 @@ def test_json_on_stdout(tmp_path: Path) -> None:
 
 def test_validate_ok_and_list() -> None:
     r = drills("validate", "drills/")
-    assert r.returncode == 0 and "6 drill(s), 1 suite(s)" in r.stdout
+    assert r.returncode == 0 and "6 drill(s), 2 suite(s)" in r.stdout
     r = drills("list")
     assert r.returncode == 0 and "bad-readiness-path" in r.stdout
 
