@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     for c in (out, err):
         if not c.is_terminal:
-            c.width = max(c.width, 120)
+            c.width = max(c.width, 160)
     try:
         args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
         logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
