@@ -50,6 +50,8 @@ class TargetConfig(_M):
     lock_namespace: str = Field(default="release-drills", alias="lock-namespace",
                                 description="Namespace of the scheduler's per-target Lease.")
     production_like: bool = Field(default=False, alias="production-like", description="Refuse without --approve.")
+    request_timeout: float = Field(default=30.0, gt=0, le=600, alias="request-timeout",
+                                   description="Seconds to wait for one API answer before retrying it.")
     gitops: GitOpsConfig | None = None
     helm: HelmConfig = Field(default_factory=HelmConfig)
 

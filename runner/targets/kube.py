@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 5
-REQUEST_TIMEOUT = (10.0, 60.0)
-"""(connect, read) seconds for ordinary requests."""
 WATCH_TIMEOUT_SECONDS = 240
 """Server-side watch duration; the informer reconnects from its last resourceVersion after it."""
 WATCH_READ_TIMEOUT = (10.0, WATCH_TIMEOUT_SECONDS + 30.0)
@@ -120,9 +118,10 @@ def with_retries(clock: Clock, fn: Callable[[], T]) -> T:
 class KubeApi:
     """``ClusterApi`` through the dynamic client (one code path for every kind, CRDs included)."""
 
-    def __init__(self, api_client: k8s_client.ApiClient, clock: Clock) -> None:
+    def __init__(self, api_client: k8s_client.ApiClient, clock: Clock, request_timeout: float = 30.0) -> None:
         self.api_client = api_client
         self.clock = clock
+        self.timeout = (min(10.0, request_timeout), request_timeout)
         with map_api_errors("API discovery"):
             self.dyn = dynamic.DynamicClient(api_client)
         self._resources: dict[str, Any] = {}
@@ -153,7 +152,7 @@ class KubeApi:
         res = self.resource(ref.kind)
         try:
             return self._dict(self._call(f"get {ref}", lambda: res.get(name=ref.name, namespace=ref.namespace,
-                                                                        serialize=False, _request_timeout=REQUEST_TIMEOUT)), ref.kind)
+                                                                        serialize=False, _request_timeout=self.timeout)), ref.kind)
         except ResourceNotFound:
             return None
 
@@ -161,7 +160,7 @@ class KubeApi:
         res = self.resource(kind)
         selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items()) or None
         data = self._dict(self._call(f"list {kind} -n {namespace}", lambda: res.get(
-            namespace=namespace, label_selector=selector, serialize=False, _request_timeout=REQUEST_TIMEOUT)), kind)
+            namespace=namespace, label_selector=selector, serialize=False, _request_timeout=self.timeout)), kind)
         items = data.get("items") or []
         for it in items:
             it.setdefault("kind", kind)
@@ -177,7 +176,7 @@ class KubeApi:
         def once() -> Any:
             try:
                 with map_api_errors(f"create {ref}"):
-                    return res.create(body=manifest, namespace=ref.namespace, serialize=False, _request_timeout=REQUEST_TIMEOUT)
+                    return res.create(body=manifest, namespace=ref.namespace, serialize=False, _request_timeout=self.timeout)
             except ResourceConflict:
                 if tried:  # our earlier attempt reached the server before the connection failed
                     return None
@@ -194,7 +193,7 @@ class KubeApi:
         def once() -> None:
             try:
                 with map_api_errors(f"delete {ref}"):
-                    res.delete(name=ref.name, namespace=ref.namespace, serialize=False, _request_timeout=REQUEST_TIMEOUT)
+                    res.delete(name=ref.name, namespace=ref.namespace, serialize=False, _request_timeout=self.timeout)
             except ResourceNotFound:
                 if not tried:
                     raise ResourceNotFound(ref.kind, ref.namespace, ref.name) from None
@@ -207,7 +206,7 @@ class KubeApi:
         target = res.subresources[subresource] if subresource else res
         resp = self._call(f"patch {ref}", lambda: target.patch(body=body, name=ref.name, namespace=ref.namespace,
                                                                 content_type=content_type, serialize=False,
-                                                                _request_timeout=REQUEST_TIMEOUT))
+                                                                _request_timeout=self.timeout))
         return self._dict(resp, ref.kind)
 
     def merge_patch(self, ref: ResourceRef, patch: Obj, resource_version: str | None = None) -> Obj:
@@ -367,7 +366,7 @@ class KubeTarget:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.api_client = api_client_for(cfg)
-        self.api = KubeApi(self.api_client, self.clock)
+        self.api = KubeApi(self.api_client, self.clock, cfg.request_timeout)
         kubeconfig = resolve(config_path, cfg.kubeconfig) if cfg.kubeconfig and config_path else cfg.kubeconfig
         charts = {k: (resolve(config_path, v) if config_path else v) for k, v in cfg.helm.charts.items()}
         self.helm = HelmCli(cfg.helm.binary, kubeconfig=kubeconfig, context=cfg.context, charts=charts)
