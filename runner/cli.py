@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import logging
 import signal
 import sys
@@ -56,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="run even though the target has an unfinished drill in the journal (dangerous)")
     run.add_argument("--journal-dir", type=Path, help="crash journal (default: ~/.local/state/release-drills/journal)")
+    run.add_argument("--responders", type=Path, nargs="+", help="scripted responders (sim only): a rehearsal team")
+    run.add_argument("--pace", type=float, help="sim only: simulated seconds per real second (1 = real time, for people)")
     run.add_argument("--history", type=Path, help="run history (default: reports/history.sqlite or $DRILLS_HISTORY)")
     run.add_argument("--pushgateway", help="push the run's metrics to this Prometheus Pushgateway URL")
     run.add_argument("--restore-timeout", default="10m", help="how long restore may take before it reports manual repair")
@@ -86,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--journal-dir", type=Path)
     rec.add_argument("--restore-timeout", default="10m")
     rec.add_argument("-v", "--verbose", action="store_true")
+    for action, text in (("ack", "acknowledge a running drill (a responder noticed)"),
+                         ("mitigated", "declare a running drill's failure mitigated (recovery still needs the machine signals)"),
+                         ("note", "add a note to a running drill's timeline")):
+        a = sub.add_parser(action, help=text)
+        a.add_argument("run_id", metavar="RUN-ID", nargs="?")
+        a.add_argument("--by", default=os.environ.get("USER", "someone"), help="who (default: $USER)")
+        a.add_argument("--note", default="", help="what to put on the timeline")
+        a.add_argument("--list", action="store_true", help="list running drills")
     val = sub.add_parser("validate", help="check drill, suite and target files; exit 2 on any problem")
     val.add_argument("paths", nargs="+", metavar="PATH")
     sch = sub.add_parser("schema", help="print the drill file JSON Schema")
@@ -105,6 +116,10 @@ def _sim_target(args: argparse.Namespace) -> Any:
         config, problems = loader.validate_file(args.sim_config, SimConfig)
         if problems:
             raise DrillDefinitionError(problems)
+    if getattr(args, "pace", None) is not None:
+        if args.pace < 0:
+            raise UsageError("--pace must be 0 (as fast as possible) or more")
+        config = config.model_copy(update={"pace": args.pace})
     # the virtual clock starts at the real wall time so that reports carry today's date
     now = SystemClock()
     start = now.wall(now.monotonic()).replace(microsecond=0)
@@ -171,7 +186,9 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
     ui = err if args.json else out
     observer = rconsole.ConsoleObserver(ui)
     extra = list(getattr(target, "drill_observers", lambda: [])())
-    engine = Engine(target, [observer, *extra], EngineSettings(restore_timeout=restore_timeout), journal=journal)
+    inbox, people = _people(args, target)
+    engine = Engine(target, [observer, *extra, *people], EngineSettings(restore_timeout=restore_timeout), journal=journal,
+                    inbox=inbox)
     wall = SystemClock()
     started = wall.wall(wall.monotonic())
     runs = []
@@ -206,6 +223,26 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK if all(r.verdict and r.verdict.outcome.value == "passed" for r in runs) else EXIT_NOT_PASSED
 
 
+def _people(args: argparse.Namespace, target: Any) -> tuple[Any, list[Any]]:
+    """The human inbox of a run, the control socket (drills ack), and scripted responders."""
+    from runner.control import ControlServer
+    from runner.humans import HumanInbox
+    from runner.responders import Responders, ScriptedResponders
+
+    inbox = HumanInbox()
+    people: list[Any] = [ControlServer(inbox)]
+    scripts = []
+    for path in getattr(args, "responders", None) or []:
+        res = loader.load_file(path)
+        res.raise_if_problems()
+        scripts += [d.model for d in res.documents if isinstance(d.model, Responders)]
+        if not scripts:
+            raise UsageError(f"{path}: no 'kind: Responders' document")
+    if scripts:
+        people.append(ScriptedResponders(scripts, target, inbox))
+    return inbox, people
+
+
 def _journal_for(args: argparse.Namespace, target: Any, err: Console) -> Any:
     """The target's crash journal; refuses a target with unfinished drills unless --force."""
     from runner import journal as jmod
@@ -222,6 +259,18 @@ def _journal_for(args: argparse.Namespace, target: Any, err: Console) -> Any:
                              f"run: drills recover --target {target.info.name}   (or rerun with --force)")
         err.print(f"[bold red]WARNING: --force: target {target.info.name} has unfinished drills; running anyway:[/]\n  {lines}")
     return j
+
+
+def cmd_human(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from runner import control
+
+    if args.list or not args.run_id:
+        ids = control.running()
+        out.print("\n".join(ids) if ids else "no drill is running", highlight=False)
+        return EXIT_OK if args.list else EXIT_BAD_INPUT
+    reply = control.send(args.run_id, args.command, args.by, args.note)
+    out.print(f"{args.command} recorded on {reply['run']} by {args.by}", highlight=False)
+    return EXIT_OK
 
 
 def cmd_recover(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -428,7 +477,7 @@ def _duration_arg(flag: str, value: str) -> float:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema, "list": cmd_list, "schedule": cmd_schedule,
-            "recover": cmd_recover}
+            "recover": cmd_recover, "ack": cmd_human, "mitigated": cmd_human, "note": cmd_human}
 COMMANDS.update(reporting_cli.COMMANDS)
 
 

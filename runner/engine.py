@@ -7,17 +7,19 @@ Restore runs on every exit path once a baseline exists, including Ctrl-C.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from runner import argocd, faults, restore as restore_mod, rollbacks, triage
 from runner.context import Baseline, DrillContext, InjectionRecord, RollbackRecord
 from runner.errors import (DrillAborted, FaultInjectionError, PreflightFailed, RollbackError, TargetError)
 from runner.findings import Finding, derive
+from runner.humans import KIND as HUMAN_KIND, HumanAction, HumanInbox
 from runner.journal import Journal
-from runner.kinds import Phase, RestoreStatus
+from runner.kinds import Outcome, Phase, RestoreStatus
 from runner.model import Drill, SignalEntry
 from runner.observers import DrillObserver, Observers
 from runner.restore import RestoreResult
@@ -51,6 +53,8 @@ class DrillRun:
     """When the change reached the cluster: the arrival of the watch event showing it (API and
     Helm injections), or the end of the push (Git). TTD and TTR count from here."""
     injection_landed: bool = False
+    hint_shown: bool = False
+    max_duration_reached: bool = False
     detected_at: float | None = None
     detected_by: str | None = None
     detection_match: Match | None = None
@@ -64,6 +68,8 @@ class DrillRun:
     phase: Phase = Phase.PREFLIGHT
     aborted: str | None = None
     error: str | None = None
+    context: Any = None
+    """The run's DrillContext, for observers that act inside the drill (scripted responders)."""
 
     @property
     def needs_manual_repair(self) -> bool:
@@ -92,8 +98,10 @@ class Engine:
     """
 
     def __init__(self, target: Target, observers: Sequence[DrillObserver] = (), settings: EngineSettings | None = None,
-                 run_ids: Callable[[str], str] | None = None, journal: Journal | None = None) -> None:
+                 run_ids: Callable[[str], str] | None = None, journal: Journal | None = None,
+                 inbox: HumanInbox | None = None) -> None:
         self.journal = journal
+        self.inbox = inbox
         self.run_ids = run_ids or (lambda name: f"{name}-{uuid.uuid4().hex[:8]}")
         self.target = target
         self.clock = target.clock
@@ -109,6 +117,7 @@ class Engine:
                        run_id=self.run_ids(drill.metadata.name), timeline=timeline)
         run_box.append(run)
         ctx = DrillContext(drill=drill, target=self.target, timeline=timeline, view=ClusterView())
+        run.context = ctx
         self.observers.drill_started(run)
         watch: Watch | None = None
         attempted = False
@@ -133,11 +142,16 @@ class Engine:
         finally:
             if attempted and watch is not None:
                 self._restore(run, ctx, watch)
+            if self.inbox is not None:
+                self.inbox.detach()
             if watch is not None:
                 watch.close()
         run.verdict = evaluate(
             Measurements(run.injected_at, run.detected_at, run.recovered_at, run.aborted, run.error),
             drill.spec.expect.detect_within, drill.spec.expect.recover_within)
+        if run.max_duration_reached and run.verdict.outcome in (Outcome.NOT_DETECTED, Outcome.NOT_RECOVERED):
+            run.verdict = dataclasses.replace(run.verdict, reason=run.verdict.reason + "; max-duration reached, the runner "
+                                              "restored the target itself")
         run.findings = derive(run)
         run.phase = Phase.REPORT
         self.observers.drill_finished(run)
@@ -198,6 +212,8 @@ class Engine:
         if dep is None:
             raise PreflightFailed(f"Deployment {ctx.namespace}/{ctx.deployment_ref.name} not found")
         watch = self.target.watch(watch_scope(ctx.drill))
+        if self.inbox is not None:
+            self.inbox.attach(run.run_id, watch)
         now = self.clock.monotonic()
         self._drain(ctx, watch, now)
         if ctx.gitops is not None:
@@ -321,18 +337,44 @@ class Engine:
         hits = check()
         if hits:
             return self.clock.monotonic(), hits
+        gd = ctx.drill.spec.gameday
+        hard_stop = run.injected_at + gd.max_duration.total_seconds() if gd and gd.max_duration else None
         while True:
-            obs = watch.next(deadline)
+            wake = deadline if hard_stop is None else min(deadline, hard_stop)
+            hint_at = self._hint_due(run, ctx)
+            obs = watch.next(wake if hint_at is None else min(wake, hint_at))
             if obs is None:
+                now = self.clock.monotonic()
+                if hint_at is not None and now >= hint_at:
+                    self._show_hint(run, ctx)
+                    continue
+                if hard_stop is not None and now >= hard_stop:
+                    run.max_duration_reached = True
+                    ctx.timeline.record(EventKind.MAX_DURATION_REACHED,
+                                        f"max-duration {gd.max_duration.total_seconds():g} s reached: the runner restores the "  # type: ignore[union-attr]
+                                        "target now, whatever the team is doing", phase=ctx.phase)
                 return None
             self._observe(run, ctx, obs)
             hits = check()
             if hits:
                 return obs.at, hits
 
+    def _hint_due(self, run: DrillRun, ctx: DrillContext) -> float | None:
+        gd = ctx.drill.spec.gameday
+        if gd is None or gd.hint_after is None or run.hint_shown or run.injected_at is None:
+            return None
+        return run.injected_at + gd.hint_after.total_seconds()
+
+    def _show_hint(self, run: DrillRun, ctx: DrillContext) -> None:
+        run.hint_shown = True
+        gd = ctx.drill.spec.gameday
+        ctx.timeline.record(EventKind.HINT_SHOWN, f"hint shown to the team: {gd.hint if gd else ''}", phase=ctx.phase)
+
     def _observe(self, run: DrillRun, ctx: DrillContext, obs: Observation) -> None:
         from runner.changes import describe
 
+        if obs.kind == HUMAN_KIND:
+            self._human(run, ctx, obs)
         before = ctx.view.apply(obs)
         if not run.injection_landed and run.inject_started_at is not None and obs.at >= run.inject_started_at \
                 and faults.get(ctx.drill.spec.fault.type).landed(ctx, obs):
@@ -346,6 +388,21 @@ class Engine:
         for message, api_time, precision in describe(obs, before):
             ctx.timeline.record(EventKind.STATE_CHANGED, message, at=obs.at, phase=ctx.phase, source="watch",
                                 api_time=api_time, api_precision=precision)
+
+    def _human(self, run: DrillRun, ctx: DrillContext, obs: Observation) -> None:
+        ev = obs.obj
+        action, by, note = ev.get("action"), ev.get("by", "someone"), ev.get("note", "")
+        kinds = {HumanAction.ACK.value: EventKind.HUMAN_ACKNOWLEDGED, HumanAction.MITIGATED.value: EventKind.HUMAN_MITIGATED,
+                 HumanAction.ACTION.value: EventKind.HUMAN_ACTED, HumanAction.NOTE.value: EventKind.HUMAN_NOTE,
+                 HumanAction.HINT.value: EventKind.HINT_SHOWN}
+        if action == HumanAction.ABORT.value:
+            ctx.timeline.record(EventKind.DRILL_ABORTED, f"aborted by {by}" + (f": {note}" if note else ""), at=obs.at,
+                                phase=ctx.phase, source=f"human:{by}")
+            raise DrillAborted(f"aborted by {by}")
+        if action in kinds:
+            verb = {"ack": "acknowledged", "mitigated": "declared it mitigated", "action": "ran", "note": "noted", "hint": "hint"}[action]
+            ctx.timeline.record(kinds[action], f"{by} {verb}" + (f": {note}" if note else ""), at=obs.at, phase=ctx.phase,
+                                source=f"human:{by}", by=by, commands=ev.get("commands"))
 
     def _detect(self, run: DrillRun, ctx: DrillContext, watch: Watch) -> None:
         self._enter(run, ctx, Phase.DETECT)

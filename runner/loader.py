@@ -29,7 +29,7 @@ MAX_BYTES = 1 << 20
 MAX_NODES = 20_000
 """Bound on values built from one file, so that aliases cannot expand into a billion laughs."""
 
-KINDS = ("Drill", "Suite", "Targets")
+KINDS = ("Drill", "Suite", "Targets", "Responders")
 Loc = tuple[Any, ...]
 
 
@@ -386,6 +386,10 @@ def load_text(text: str, path: str = "<string>") -> LoadResult:
             continue
         if kind == "Targets":
             model, problems = _validate(TargetsFile, data, path, marks, ())
+        elif kind == "Responders":
+            from runner.responders import Responders
+
+            model, problems = _validate(Responders, data, path, marks, ())
         else:
             model, problems = _validate(Drill if kind == "Drill" else Suite, data, path, marks, ())
             if model is not None and kind == "Drill":

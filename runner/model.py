@@ -190,6 +190,17 @@ class ExpectSpec(_Model):
     recover_within: Duration | None = Field(default=None, alias="recover-within")
 
 
+class GameDaySpec(_Model):
+    """People in the loop: what the facilitator reads, when a hint appears, and a hard stop."""
+
+    briefing: str = Field(default="", description="What the facilitator tells the team before the drill starts.")
+    hint: str = Field(default="", description="A hint shown on the console after hint-after.")
+    hint_after: Duration | None = Field(default=None, alias="hint-after")
+    max_duration: Duration | None = Field(
+        default=None, alias="max-duration",
+        description="After this long the runner restores the target itself, whatever the team is doing.")
+
+
 class DrillSpec(_Model):
     target: TargetSpec
     fault: AnyFault
@@ -197,6 +208,7 @@ class DrillSpec(_Model):
     rollback: RollbackSpec
     recover: RecoverSpec
     expect: ExpectSpec = Field(default_factory=ExpectSpec)
+    gameday: GameDaySpec | None = None
 
 
 class Drill(_Model):

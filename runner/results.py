@@ -8,12 +8,40 @@ from typing import Any, Sequence
 from runner import faults
 from runner.clock import utc_iso
 from runner.engine import DrillRun
+from runner.timeline import EventKind
 
 SCHEMA_VERSION = 1
 
 
 def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
+
+
+HUMAN_KINDS = {EventKind.HUMAN_ACKNOWLEDGED, EventKind.HUMAN_MITIGATED, EventKind.HUMAN_ACTED, EventKind.HUMAN_NOTE,
+               EventKind.HINT_SHOWN}
+
+
+def human_json(run: DrillRun) -> dict[str, Any] | None:
+    """The people's side of the run: who did what, and when, relative to injection."""
+    events = [e for e in run.timeline if e.kind in HUMAN_KINDS or e.source.startswith("human:")]
+    if not events and run.drill.spec.rollback.strategy != "manual":
+        return None
+    t0 = run.injected_at
+
+    def first(kind: EventKind) -> dict[str, Any] | None:
+        e = next((x for x in events if x.kind is kind), None)
+        if e is None or t0 is None:
+            return None
+        return {"seconds": round(e.at - t0, 3), "by": e.data.get("by"), "message": e.message}
+
+    return {
+        "first_ack": first(EventKind.HUMAN_ACKNOWLEDGED),
+        "first_action": first(EventKind.HUMAN_ACTED),
+        "mitigated": first(EventKind.HUMAN_MITIGATED),
+        "people": sorted({str(e.data["by"]) for e in events if e.data.get("by")}),
+        "notes": [e.message for e in events if e.kind is EventKind.HUMAN_NOTE],
+        "events": [e.to_json(t0) for e in events],
+    }
 
 
 def drill_json(run: DrillRun) -> dict[str, Any]:
@@ -78,6 +106,7 @@ def drill_json(run: DrillRun) -> dict[str, Any]:
         },
         "triage": run.triage.to_json() if run.triage else None,
         "findings": [{"title": f.title, "evidence": f.evidence, "suggestion": f.suggestion} for f in run.findings],
+        "human": human_json(run),
         "timeline": [e.to_json(run.injected_at) for e in tl],
     }
 

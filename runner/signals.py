@@ -405,6 +405,36 @@ class EventSeen(Signal):
         )
 
 
+class HumanParams(_Params):
+    by: str | None = Field(default=None, description="Only this person counts (default: anyone).")
+
+
+class _Human(Signal):
+    action: ClassVar[str]
+    Params = HumanParams
+    watches = ()
+
+    def evaluate(self, params: HumanParams, view: ClusterView, ctx: SignalContext) -> Match | None:
+        for ev in view.of_kind("HumanEvent", ""):
+            seen = view.changed_at.get(("HumanEvent", "", ev["metadata"]["name"]), 0.0)
+            if ev.get("action") == self.action and seen >= ctx.since and (params.by is None or ev.get("by") == params.by):
+                return Match(subject=f"human/{ev.get('by')}", detail=f"{self.action}" + (f": {ev['note']}" if ev.get("note") else ""),
+                             api_time=None)
+        return None
+
+
+class HumanAck(_Human):
+    name = "human-ack"
+    action = "ack"
+    summary = "Someone acknowledged the drill's alert (drills ack, the console, or a scripted responder)."
+
+
+class HumanMitigated(_Human):
+    name = "human-mitigated"
+    action = "mitigated"
+    summary = "Someone declared it fixed; combine with machine signals, which must hold as well."
+
+
 REGISTRY: dict[str, Signal] = {
     s.name: s
     for s in (
@@ -419,5 +449,7 @@ REGISTRY: dict[str, Signal] = {
         ReplicasEqual(),
         ReplicasDrift(),
         EventSeen(),
+        HumanAck(),
+        HumanMitigated(),
     )
 }

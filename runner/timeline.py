@@ -38,6 +38,12 @@ class EventKind(str, Enum):
     MANUAL_REPAIR_NEEDED = "ManualRepairNeeded"
     DRILL_ABORTED = "DrillAborted"
     DRILL_ERRORED = "DrillErrored"
+    MAX_DURATION_REACHED = "MaxDurationReached"
+    HUMAN_ACKNOWLEDGED = "HumanAcknowledged"
+    HUMAN_MITIGATED = "HumanDeclaredMitigated"
+    HUMAN_ACTED = "HumanActed"
+    HUMAN_NOTE = "HumanNote"
+    HINT_SHOWN = "HintShown"
     NOTE = "Note"
 
 

@@ -72,7 +72,7 @@ def test_all_errors_of_a_file_at_once() -> None:
         ("# only a comment\n", "x.yaml:1:1: file is empty"),
         ("- a\n- b\n", "x.yaml:1:1: expected a mapping with apiVersion, kind, metadata and spec; got a list"),
         ("just text\n", "x.yaml:1:1: expected a mapping with apiVersion, kind, metadata and spec; got text"),
-        ("apiVersion: drills.release/v1\nkind: Dril\n", "x.yaml:2:7: kind: unknown kind 'Dril'; expected one of Drill, Suite, Targets (did you mean 'Drill'?)"),
+        ("apiVersion: drills.release/v1\nkind: Dril\n", "x.yaml:2:7: kind: unknown kind 'Dril'; expected one of Drill, Suite, Targets, Responders (did you mean 'Drill'?)"),
         ("apiVersion: drills.release/v1\n", "x.yaml:1:1: kind: required key 'kind' is missing"),
         ("apiVersion: drills/v2\nkind: Drill\n", "x.yaml:1:13: apiVersion: expected apiVersion 'drills.release/v1', got 'drills/v2'"),
         ("kind: Drill\nmetadata:\n\tname: x\n", "x.yaml:3:1: tab character in indentation; YAML indents with spaces only"),

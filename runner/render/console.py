@@ -20,7 +20,9 @@ from runner.timeline import EventKind, TimelineEvent
 _SHOWN = {EventKind.FAULT_INJECTED, EventKind.DEGRADATION_DETECTED, EventKind.DETECTION_TIMED_OUT,
           EventKind.ROLLBACK_STARTED, EventKind.ROLLBACK_FAILED, EventKind.RECOVERED, EventKind.RECOVERY_TIMED_OUT,
           EventKind.RESTORE_REPAIRED, EventKind.RESTORE_VERIFIED, EventKind.MANUAL_REPAIR_NEEDED,
-          EventKind.PREFLIGHT_FAILED, EventKind.DRILL_ERRORED, EventKind.DRILL_ABORTED}
+          EventKind.PREFLIGHT_FAILED, EventKind.DRILL_ERRORED, EventKind.DRILL_ABORTED, EventKind.HUMAN_ACKNOWLEDGED,
+          EventKind.HUMAN_MITIGATED, EventKind.HUMAN_ACTED, EventKind.HUMAN_NOTE, EventKind.HINT_SHOWN,
+          EventKind.MAX_DURATION_REACHED}
 STYLE = {"passed": "green", "failed": "red", "not-detected": "red", "not-recovered": "red", "aborted": "yellow", "error": "red"}
 
 
@@ -47,6 +49,9 @@ class ConsoleObserver(DrillObserver):
 
     def drill_started(self, run: DrillRun) -> None:
         self._rows[run.run_id] = [run.drill.metadata.name, "preflight", "", ""]
+        if run.drill.spec.rollback.strategy == "manual" or run.drill.spec.gameday:
+            # responders need the id: drills ack RUN-ID
+            self.console.print(f"run id: {run.run_id}  (drills ack {run.run_id} --by NAME)", highlight=False, soft_wrap=True)
         if self.live_enabled:
             if self._live is None:
                 self._live = Live(self._table(), console=self.console, refresh_per_second=4, transient=True)

@@ -1,7 +1,7 @@
 """Rollback registry: strategy name -> implementation. Adding one is one module plus one line."""
 from __future__ import annotations
 
-from runner.rollbacks import argocd_rollback, git_revert, helm_rollback, none, rollout_undo, self_heal
+from runner.rollbacks import argocd_rollback, git_revert, helm_rollback, manual, none, rollout_undo, self_heal
 from runner.rollbacks.base import Rollback
 
 REGISTRY: dict[str, Rollback] = {
@@ -13,6 +13,7 @@ REGISTRY: dict[str, Rollback] = {
         rollout_undo.RolloutUndo(),
         self_heal.SelfHeal(),
         none.NoRollback(),
+        manual.ManualRollback(),
     )
 }
 

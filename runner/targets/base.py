@@ -180,6 +180,10 @@ class Watch(Protocol):
         """The next observation, or None once the clock reaches ``deadline`` (monotonic seconds)."""
         ...
 
+    def inject(self, obs: Observation) -> None:
+        """Deliver an observation from outside the cluster (a person's message), from any thread."""
+        ...
+
     def close(self) -> None:
         ...
 

@@ -333,6 +333,9 @@ class KubeWatch:
             inf.add_event_handler(etype, put(etype))
         inf.add_event_handler("ERROR", lambda exc: None if inf.stopping else self.errors.append(f"{kind}: {exc}"))
 
+    def inject(self, obs: Observation) -> None:
+        self.queue.put(Observation(self.clock.monotonic(), obs.type, obs.kind, obs.obj))
+
     def next(self, deadline: float) -> Observation | None:
         timeout = deadline - self.clock.monotonic()
         try:

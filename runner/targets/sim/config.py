@@ -76,6 +76,9 @@ class RegistryImage(_Section):
 class SimConfig(_Section):
     seed: int = 1
     """Seed of every random choice (pod names, Argo CD jitter): same seed, same run."""
+    pace: float = 0.0
+    """Simulated seconds per real second: 0 runs as fast as possible (tests, dry rehearsals); 1 is
+    real time, 10 ten times faster, so people can take part (game-day rehearsals)."""
     platform_config: Path | None = None
     """The GitOps repository content; default: kind/platform-config of this checkout."""
     kubelet: KubeletConfig = Field(default_factory=KubeletConfig)

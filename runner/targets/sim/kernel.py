@@ -13,7 +13,9 @@ import copy
 import heapq
 import itertools
 import json
+import queue
 import random
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -42,16 +44,25 @@ def key_of(obj: Obj) -> Key:
 
 
 class SimWatch:
-    """Observations for one scope, in arrival order."""
+    """Observations for one scope, in arrival order.
 
-    def __init__(self, kernel: Kernel, scope: WatchScope) -> None:
+    ``pace`` 0 runs the simulation as fast as it can; ``pace`` N lets N simulated seconds pass per
+    real second, so people (``drills ack``, the facilitator's keys) can take part; their messages
+    arrive through ``inject`` from other threads.
+    """
+
+    def __init__(self, kernel: Kernel, scope: WatchScope, pace: float = 0.0) -> None:
         self.kernel = kernel
         self.scope = scope
+        self.pace = pace
         self.buffer: deque[Observation] = deque()
+        self.external: queue.SimpleQueue[Observation] = queue.SimpleQueue()
         self.closed = False
 
     def wants(self, obj: Obj) -> bool:
         kind, ns, name = key_of(obj)
+        if kind == "HumanEvent":
+            return True
         if kind == "Application":
             return ns == self.scope.argocd_namespace and name == self.scope.application
         return ns == self.scope.namespace and kind in self.scope.kinds
@@ -60,12 +71,40 @@ class SimWatch:
         if not self.closed:
             self.buffer.append(obs)
 
+    def inject(self, obs: Observation) -> None:
+        self.external.put(obs)
+
+    def _drain_external(self) -> None:
+        while True:
+            try:
+                obs = self.external.get_nowait()
+            except queue.Empty:
+                return
+            self.buffer.append(Observation(self.kernel.now(), obs.type, obs.kind, obs.obj))
+
     def next(self, deadline: float) -> Observation | None:
-        while not self.buffer:
-            if not self.kernel.step(deadline):
-                self.kernel.clock.advance_to(deadline)
-                return None
-        return self.buffer.popleft()
+        while True:
+            self._drain_external()
+            if self.buffer:
+                return self.buffer.popleft()
+            if self.pace <= 0:
+                if not self.kernel.step(deadline):
+                    self.kernel.clock.advance_to(deadline)
+                    self._drain_external()
+                    return self.buffer.popleft() if self.buffer else None
+                continue
+            due = min(self.kernel.next_time(), deadline)
+            start_real, start_virtual = time.monotonic(), self.kernel.now()
+            try:
+                obs = self.external.get(timeout=max(0.0, (due - start_virtual) / self.pace))
+            except queue.Empty:
+                if due >= deadline and self.kernel.next_time() > deadline:
+                    self.kernel.clock.advance_to(deadline)
+                    return None
+                self.kernel.step(due)
+                continue
+            self.kernel.clock.advance_to(min(due, start_virtual + (time.monotonic() - start_real) * self.pace))
+            self.buffer.append(Observation(self.kernel.now(), obs.type, obs.kind, obs.obj))
 
     def close(self) -> None:
         self.closed = True
@@ -121,6 +160,10 @@ class Kernel:
                 inner()
 
         heapq.heappush(self._queue, (due, next(self._seq), fn))
+
+    def next_time(self) -> float:
+        """When the next scheduled event is due (infinity when nothing is scheduled)."""
+        return self._queue[0][0] if self._queue else float("inf")
 
     def step(self, deadline: float) -> bool:
         """Run the next event if it is due by ``deadline``; False when there is none."""
@@ -206,8 +249,8 @@ class Kernel:
                 if w.wants(snapshot):
                     self.schedule(self.watch_latency, _deliver(self, w, etype, snapshot))
 
-    def watch(self, scope: WatchScope) -> SimWatch:
-        w = SimWatch(self, scope)
+    def watch(self, scope: WatchScope, pace: float = 0.0) -> SimWatch:
+        w = SimWatch(self, scope, pace)
         for obj in self.store.values():
             if w.wants(obj):
                 w.push(Observation(self.now(), "ADDED", obj["kind"], copy.deepcopy(obj)))

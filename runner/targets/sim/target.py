@@ -169,7 +169,7 @@ class SimTarget:
         return self.git if repo_url == self.git.url else None
 
     def watch(self, scope: WatchScope) -> SimWatch:
-        return self.kernel.watch(scope)
+        return self.kernel.watch(scope, self.config.pace)
 
     def advance(self, seconds: float) -> None:
         """Let simulated time pass (tests and scripted actors)."""
