@@ -83,6 +83,19 @@ def _parser() -> argparse.ArgumentParser:
     sch.add_argument("--time-scale", type=float, default=1.0,
                      help="run the scheduler's clock this many times faster than real time (rehearsals, tests)")
     sch.add_argument("-v", "--verbose", action="store_true")
+    gd = sub.add_parser("gameday", help="run a facilitated game day: the facilitator's console")
+    gd.add_argument("suite", metavar="SUITE", help="a suite (or drill) file")
+    gd.add_argument("--target", default="sim")
+    gd.add_argument("--targets", type=Path, default=Path("drills/targets.yaml"))
+    gd.add_argument("--responders", type=Path, nargs="+", help="scripted responders (sim only), for rehearsals")
+    gd.add_argument("--pace", type=float, help="sim only: simulated seconds per real second (default 1: real time)")
+    gd.add_argument("--auto", action="store_true", help="start drills back to back (press p to pause)")
+    gd.add_argument("--report-dir", default="reports")
+    gd.add_argument("--lang", choices=("en", "zh"), default="en")
+    gd.add_argument("--approve", action="store_true")
+    gd.add_argument("--sim-config", type=Path)
+    gd.add_argument("--history", type=Path)
+    gd.add_argument("-v", "--verbose", action="store_true")
     rec = sub.add_parser("recover", help="restore targets left by drills whose runner died (the crash journal)")
     rec.add_argument("--target", help="only this target (default: every target with open records)")
     rec.add_argument("--targets", type=Path, default=Path("drills/targets.yaml"))
@@ -259,6 +272,59 @@ def _journal_for(args: argparse.Namespace, target: Any, err: Console) -> Any:
                              f"run: drills recover --target {target.info.name}   (or rerun with --force)")
         err.print(f"[bold red]WARNING: --force: target {target.info.name} has unfinished drills; running anyway:[/]\n  {lines}")
     return j
+
+
+def cmd_gameday(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from runner.engine import Engine
+    from runner.render import writer
+    from runner.render.gameday import FacilitatorConsole
+    from runner.results import run_json
+
+    docs, result = loader.drills_to_run([args.suite])
+    result.raise_if_problems()
+    if not docs:
+        raise UsageError(f"no drills in {args.suite}")
+    if args.target == "sim" and args.pace is None:
+        args.pace = 1.0  # people take part: real time unless told otherwise
+    args.context, args.dry_run = None, False
+    target = _make_target(args, docs)
+    journal = _journal_for(args, target, err)
+    inbox, people = _people(args, target)
+    fc = FacilitatorConsole(out, inbox, target.clock)
+    extra = list(getattr(target, "drill_observers", lambda: [])())
+    engine = Engine(target, [fc, *extra, *people], journal=journal, inbox=inbox)
+    wall = SystemClock()
+    started = wall.wall(wall.monotonic())
+    runs = []
+    fc.start()
+    try:
+        for doc in docs:
+            gdspec = doc.model.spec.gameday
+            if not fc.wait_to_start(doc.model.metadata.name, gdspec.briefing if gdspec else doc.model.metadata.description,
+                                    args.auto):
+                break
+            runs.append(engine.run(doc.model, doc.where))
+    finally:
+        fc.stop()
+        target.close()
+    if not runs:
+        return EXIT_OK
+    results = run_json(runs, started, wall.wall(wall.monotonic()), {"name": target.info.name, "kind": target.info.kind,
+                                                                     "simulated": target.info.simulated})
+    folder = Path(args.report_dir) / f"{started.strftime('%Y%m%d-%H%M%S')}-gameday"
+    writer.write(folder, results, runs, args.lang)
+    from runner.render import console as rconsole
+
+    rconsole.summary(out, runs, str(folder), target.info.simulated)
+    sinks = _result_sinks(argparse.Namespace(**{**vars(args), "report_dir": None, "metrics_port": None, "webhook": None}), err)
+    try:
+        for r in runs:
+            sinks.record(r, target.info.name, None, "gameday", str(folder), started_at=started)
+    finally:
+        sinks.stop()
+    if any(r.needs_manual_repair for r in runs):
+        return EXIT_MANUAL_REPAIR
+    return EXIT_OK if all(r.verdict and r.verdict.outcome.value == "passed" for r in runs) else EXIT_NOT_PASSED
 
 
 def cmd_human(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -477,7 +543,7 @@ def _duration_arg(flag: str, value: str) -> float:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema, "list": cmd_list, "schedule": cmd_schedule,
-            "recover": cmd_recover, "ack": cmd_human, "mitigated": cmd_human, "note": cmd_human}
+            "recover": cmd_recover, "gameday": cmd_gameday, "ack": cmd_human, "mitigated": cmd_human, "note": cmd_human}
 COMMANDS.update(reporting_cli.COMMANDS)
 
 
