@@ -200,7 +200,7 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
     observer = rconsole.ConsoleObserver(ui)
     extra = list(getattr(target, "drill_observers", lambda: [])())
     inbox, people = _people(args, target)
-    engine = Engine(target, [observer, *extra, *people], EngineSettings(restore_timeout=restore_timeout), journal=journal,
+    engine = Engine(target, [*people, observer, *extra], EngineSettings(restore_timeout=restore_timeout), journal=journal,
                     inbox=inbox)
     wall = SystemClock()
     started = wall.wall(wall.monotonic())
@@ -292,7 +292,7 @@ def cmd_gameday(args: argparse.Namespace, out: Console, err: Console) -> int:
     inbox, people = _people(args, target)
     fc = FacilitatorConsole(out, inbox, target.clock)
     extra = list(getattr(target, "drill_observers", lambda: [])())
-    engine = Engine(target, [fc, *extra, *people], journal=journal, inbox=inbox)
+    engine = Engine(target, [*people, fc, *extra], journal=journal, inbox=inbox)
     wall = SystemClock()
     started = wall.wall(wall.monotonic())
     runs = []

@@ -8,11 +8,13 @@ in-cluster runner. A wrong or finished run id gets a clear error, never a hang.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import os
 import socket
 import socketserver
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +28,14 @@ if TYPE_CHECKING:
     from runner.engine import DrillRun
 
 ACTIONS = {a.value for a in (HumanAction.ACK, HumanAction.MITIGATED, HumanAction.NOTE, HumanAction.ABORT)}
+
+
+def _socket_path(run_id: str) -> Path:
+    """Unix socket paths are limited to ~107 bytes: sockets live in a short per-user folder, named
+    by a hash of the run id; ``<runs dir>/<run-id>.json`` says where."""
+    base = Path(tempfile.gettempdir()) / f"release-drills-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    return base / (hashlib.sha1(run_id.encode()).hexdigest()[:16] + ".sock")
 
 
 def runs_dir() -> Path:
@@ -59,8 +69,10 @@ class ControlServer(DrillObserver):
 
     def drill_started(self, run: DrillRun) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / f"{run.run_id}.sock"
+        path = _socket_path(run.run_id)
         path.unlink(missing_ok=True)
+        self._index = self.dir / f"{run.run_id}.json"
+        self._index.write_text(json.dumps({"run_id": run.run_id, "socket": str(path), "pid": os.getpid()}))
         inbox, run_id = self.inbox, run.run_id
 
         class Handler(socketserver.StreamRequestHandler):
@@ -86,6 +98,7 @@ class ControlServer(DrillObserver):
             self._unix = None
         if self._path is not None:
             self._path.unlink(missing_ok=True)
+            self._index.unlink(missing_ok=True)
             self._path = None
 
     # --- HTTP for the in-cluster runner ---------------------------------------------------------
@@ -131,7 +144,14 @@ class ControlServer(DrillObserver):
 
 def running(directory: Path | None = None) -> list[str]:
     d = directory or runs_dir()
-    return sorted(p.stem for p in d.glob("*.sock")) if d.is_dir() else []
+    out = []
+    for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+        try:
+            if Path(json.loads(p.read_text())["socket"]).exists():
+                out.append(p.stem)
+        except (OSError, ValueError, KeyError):
+            continue
+    return out
 
 
 def send(run_id: str, action: str, by: str, note: str = "", directory: Path | None = None, timeout: float = 10.0) -> dict[str, Any]:
@@ -141,10 +161,14 @@ def send(run_id: str, action: str, by: str, note: str = "", directory: Path | No
         DrillNotFound: no drill with that run id is running (the message names the running ones).
     """
     d = directory or runs_dir()
-    path = d / f"{run_id}.sock"
+    index = d / f"{run_id}.json"
     others = ", ".join(running(d)) or "none"
-    if "/" in run_id or not path.exists():
+    if "/" in run_id or not index.exists():
         raise DrillNotFound(run_id, f"the running drills (running: {others})")
+    try:
+        path = Path(json.loads(index.read_text())["socket"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise DrillNotFound(run_id, f"the running drills (running: {others})") from exc
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
