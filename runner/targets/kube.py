@@ -372,7 +372,8 @@ class KubeTarget:
         self.api = KubeApi(self.api_client, self.clock, cfg.request_timeout)
         kubeconfig = resolve(config_path, cfg.kubeconfig) if cfg.kubeconfig and config_path else cfg.kubeconfig
         charts = {k: (resolve(config_path, v) if config_path else v) for k, v in cfg.helm.charts.items()}
-        self.helm = HelmCli(cfg.helm.binary, kubeconfig=kubeconfig, context=cfg.context, charts=charts)
+        binary = resolve(config_path, cfg.helm.binary) if config_path and "/" in cfg.helm.binary else cfg.helm.binary
+        self.helm = HelmCli(binary, kubeconfig=kubeconfig, context=cfg.context, charts=charts)
         self._git: GitRepo | None = None
         if cfg.gitops is not None:
             url = resolve(config_path, cfg.gitops.url) if config_path else cfg.gitops.url
