@@ -89,9 +89,9 @@ def request_refresh(api: ClusterApi, ref: ResourceRef, hard: bool = False) -> No
     api.merge_patch(ref, {"metadata": {"annotations": {REFRESH_ANNOTATION: "hard" if hard else "normal"}}})
 
 
-def set_automated(api: ClusterApi, ref: ResourceRef, policy: dict[str, Any] | None) -> None:
-    """Set ``spec.syncPolicy.automated`` to ``policy``; None removes it (auto-sync off)."""
-    api.merge_patch(ref, {"spec": {"syncPolicy": {"automated": policy}}})
+def set_automated(api: ClusterApi, ref: ResourceRef, policy: dict[str, Any] | None) -> Obj:
+    """Set ``spec.syncPolicy.automated`` to ``policy``; None removes it (auto-sync off). Returns the app."""
+    return api.merge_patch(ref, {"spec": {"syncPolicy": {"automated": policy}}})
 
 
 def start_sync(

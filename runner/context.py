@@ -79,6 +79,11 @@ class DrillContext:
     injection: InjectionRecord | None = None
     rollback: RollbackRecord | None = None
     expected_revision: str | None = None
+    app_specs: list[Obj] = field(default_factory=list)
+    """Application specs this drill has seen or made (baseline, then each of its own writes);
+    a spec outside this list is someone else's change. A list, not the last one: watch events
+    written before our change can still be in the queue when our write returns."""
+    app_changed_by_someone: bool = False
     phase: Phase = Phase.PREFLIGHT
 
     @property

@@ -29,7 +29,7 @@ from runner.targets.base import Target, TargetInfo, Watch, WatchScope
 from runner.timeline import EventKind, Timeline
 from runner.triage import Triage
 from runner.verdict import Measurements, Verdict, evaluate
-from runner.view import ClusterView, Observation
+from runner.view import ClusterView, Observation, _older
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +216,9 @@ class Engine:
             self.inbox.attach(run.run_id, watch)
         now = self.clock.monotonic()
         self._drain(ctx, watch, now)
-        if ctx.gitops is not None:
-            ctx.expected_revision = ctx.gitops.head()
+        # app-sync: Synced asks for a particular Git revision only once the drill changed Git (a
+        # commit elsewhere in the repository moves HEAD without a new sync of this app)
+        ctx.expected_revision = None
         steady = self._steady_state_problems(ctx)
         if steady:
             deadline = now + self.settings.preflight_timeout
@@ -229,6 +230,8 @@ class Engine:
                 ctx.view.apply(obs)
                 steady = self._steady_state_problems(ctx)
         ctx.baseline = self._capture(ctx)
+        if ctx.app is not None:
+            ctx.app_specs.append(ctx.app.get("spec") or {})
         sctx = self._signal_context(ctx, since=self.clock.monotonic())
         already = [e.describe() for e in spec.detect.signals if e.signal.evaluate(e.params, ctx.view, sctx)]
         if spec.detect.mode == "any" and already:
@@ -375,6 +378,19 @@ class Engine:
 
         if obs.kind == HUMAN_KIND:
             self._human(run, ctx, obs)
+        if obs.kind == "Application" and ctx.app_specs and obs.type != "DELETED" \
+                and not ctx.app_changed_by_someone and obs.obj.get("spec") not in ctx.app_specs \
+                and not _older(obs.obj, ctx.view.get("Application", *obs.key[1:])):
+            # someone else changed the Application during the drill: do not fight a human
+            ctx.app_changed_by_someone = True
+            last = ctx.app_specs[-1]
+            fields = sorted(k for k in set(obs.obj.get("spec") or {}) | set(last)
+                            if (obs.obj.get("spec") or {}).get(k) != last.get(k))
+            ctx.view.apply(obs)
+            msg = (f"Application {obs.key[2]} was changed by someone else during the drill (spec.{', spec.'.join(fields)}); "
+                   "aborting without fighting it: restore undoes only what the drill changed")
+            ctx.timeline.record(EventKind.NOTE, msg, at=obs.at, phase=ctx.phase, source="watch")
+            raise DrillAborted(msg)
         before = ctx.view.apply(obs)
         if not run.injection_landed and run.inject_started_at is not None and obs.at >= run.inject_started_at \
                 and faults.get(ctx.drill.spec.fault.type).landed(ctx, obs):

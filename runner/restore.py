@@ -52,7 +52,7 @@ def source_differences(ctx: DrillContext) -> list[str]:
         for path, content in b.git_files.items():
             if ctx.gitops.read(path) != content:
                 out.append(f"git: {path} differs from before the drill")
-    if ctx.app_ref is not None:
+    if ctx.app_ref is not None and not ctx.app_changed_by_someone:
         app = ctx.target.api.get(ctx.app_ref)
         if app is not None and _canon(argocd.automated(app)) != _canon((b.app_sync_policy or {}).get("automated")):
             out.append(f"argocd: automated sync policy of {ctx.app_ref.name} differs from before the drill")
@@ -82,7 +82,7 @@ def live_differences(ctx: DrillContext) -> list[str]:
         kind, name = key.split("/", 1)
         if ctx.view.get(kind, ctx.namespace, name) is None:
             out.append(f"{kind.lower()}/{name} is missing")
-    if ctx.app_ref is not None and b.app_healthy:
+    if ctx.app_ref is not None and b.app_healthy and not ctx.app_changed_by_someone:
         app = ctx.view.get("Application", ctx.app_ref.namespace, ctx.app_ref.name) or {}
         st = app.get("status") or {}
         sync, health = (st.get("sync") or {}).get("status"), (st.get("health") or {}).get("status")
@@ -126,11 +126,11 @@ def _repair_sources(ctx: DrillContext, result: RestoreResult) -> None:
             ctx.note(EventKind.RESTORE_REPAIRED, f"Git restored: {path} at commit {sha[:12]}")
             if ctx.app_ref is not None:
                 argocd.request_refresh(api, ctx.app_ref)
-    if ctx.app_ref is not None:
+    if ctx.app_ref is not None and not ctx.app_changed_by_someone:
         app = api.get(ctx.app_ref)
         want = (b.app_sync_policy or {}).get("automated")
         if app is not None and _canon(argocd.automated(app)) != _canon(want):
-            argocd.set_automated(api, ctx.app_ref, copy.deepcopy(want))
+            ctx.app_specs.append(argocd.set_automated(api, ctx.app_ref, copy.deepcopy(want)).get("spec") or {})
             flags = ["--sync-policy", "automated"] + (["--self-heal"] if (want or {}).get("selfHeal") else []) + (
                 ["--auto-prune"] if (want or {}).get("prune") else []) if want else ["--sync-policy", "none"]
             result.actions.append(shlex.join(["argocd", "app", "set", ctx.app_ref.name, *flags]))

@@ -44,6 +44,8 @@ class ClusterView:
     objects: dict[Key, Obj] = field(default_factory=dict)
     changed_at: dict[Key, float] = field(default_factory=dict)
     deleted_at: dict[Key, float] = field(default_factory=dict)
+    tombstones: dict[Key, Obj] = field(default_factory=dict)
+    """Last state of deleted objects (to recognise replayed history)."""
     ever_ready: set[Key] = field(default_factory=set)
     """Pods seen with Ready=True at some point: a later Ready=False is a real transition."""
     last_at: float = 0.0
@@ -55,9 +57,14 @@ class ClusterView:
         if before is not None and obs.type != "DELETED" and _rv(before) is not None and _rv(before) == _rv(obs.obj):
             # a re-list after 410 Gone (or a resync) repeats unchanged objects: not a change
             return before
+        if _older(obs.obj, before if before is not None else self.tombstones.get(key)):
+            # a watch resumed from an old resourceVersion replays history (the apiserver's watch cache
+            # serves it): an older state than the one already seen must not overwrite it
+            return before
         if obs.type == "DELETED":
             self.objects.pop(key, None)
             self.deleted_at[key] = obs.at
+            self.tombstones[key] = obs.obj
         else:
             self.objects[key] = obs.obj
             self.deleted_at.pop(key, None)
@@ -90,6 +97,21 @@ class ClusterView:
 
 def _rv(obj: Obj) -> str | None:
     return (obj.get("metadata") or {}).get("resourceVersion")
+
+
+def _older(new: Obj, seen: Obj | None) -> bool:
+    """Whether ``new`` is an older version of ``seen`` (same uid, smaller resourceVersion).
+
+    resourceVersions are opaque by API convention; every etcd-backed apiserver issues increasing
+    integers, so they are compared only when both are integers and the uid is the same object.
+    """
+    if seen is None:
+        return False
+    a, b = _rv(new), _rv(seen)
+    uid_a, uid_b = (new.get("metadata") or {}).get("uid"), (seen.get("metadata") or {}).get("uid")
+    if not (a and b and a.isdigit() and b.isdigit()) or uid_a != uid_b:
+        return False
+    return int(a) < int(b)
 
 
 def parse_api_time(value: object) -> datetime | None:

@@ -4,6 +4,7 @@ repairs what a rollback of `none` left broken."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from runner.clock import VirtualClock
 from runner.engine import DrillRun, Engine
 from runner.kinds import Outcome, RestoreStatus
 from runner.model import Drill
+from runner.observers import DrillObserver as DrillObserverForTest
 from runner.signals import SignalContext
 from runner.targets.sim.config import SimConfig
 from runner.targets.base import ResourceRef
@@ -134,9 +136,7 @@ def _expected_revision(run: DrillRun, sim: SimTarget) -> str | None:
     if spec.fault.via.value == "git" and run.rollback and run.rollback.strategy == "git-revert":
         sha12 = run.rollback.notes[0].split()[-1]
         return next(c.sha for c in sim.git.commits if c.sha.startswith(sha12))
-    if spec.fault.via.value == "git":
-        return None
-    return sim.git.head()
+    return None  # the drill did not change Git: any revision the app is Synced at
 
 
 def test_bad_image_timing_is_what_the_modelled_controllers_add_up_to() -> None:
@@ -234,3 +234,24 @@ def test_missed_expectation_is_failed() -> None:
     run = Engine(sim).run(drill("image-tag", "git", "git-revert", "dev", expect={"detect-within": "1s"}))
     assert run.verdict and run.verdict.outcome is Outcome.FAILED
     assert [e.name for e in run.verdict.expectations if not e.met] == ["detect-within"]
+
+
+def test_a_human_editing_the_application_aborts_the_drill_without_a_fight() -> None:
+    sim = new_sim()
+    d = drill("image-tag", "git", "git-revert", "stage", detect=[{"app-health": "Degraded"}], detect_timeout="120s")
+    app_ref = ResourceRef("Application", "argocd", "week6-api-stage")
+
+    def someone_edits() -> None:  # 20 s into the drill a colleague pins the app to a release branch
+        sim.api.merge_patch(app_ref, {"spec": {"source": {"targetRevision": "release-1"}}})
+
+    class At(DrillObserverForTest):
+        def event_recorded(self, run: DrillRun, event: Any) -> None:
+            if event.kind is EventKind.FAULT_INJECTED:
+                sim.kernel.schedule(20.0, someone_edits)
+
+    run = Engine(sim, [At()]).run(d)
+    assert run.verdict and run.verdict.outcome is Outcome.ABORTED
+    assert "changed by someone else" in (run.aborted or "") and "spec.source" in (run.aborted or "")
+    app = sim.api.get(app_ref)
+    assert app and app["spec"]["source"]["targetRevision"] == "release-1"  # the human's change stays
+    assert run.restore and "git revert" in " ".join(run.restore.actions)  # what the drill changed is undone

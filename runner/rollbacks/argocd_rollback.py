@@ -51,7 +51,7 @@ class ArgoCDRollback(Rollback):
         if app is None:
             raise RollbackError(f"Application {ref.name} not found")
         if argocd.auto_sync_enabled(app):
-            argocd.set_automated(api, ref, None)
+            ctx.app_specs.append(argocd.set_automated(api, ref, None).get("spec") or {})
             record.commands.append(shlex.join(["argocd", "app", "set", ref.name, "--sync-policy", "none"]))
             ctx.note(EventKind.ROLLBACK_STEP, f"auto-sync of {ref.name} turned off for the rollback (restore turns it back on)")
             app = api.get(ref) or app

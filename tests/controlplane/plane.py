@@ -282,6 +282,16 @@ class ControlPlane:
             raise ControlPlaneError(f"a process named {name!r} is already running")
         return self._launch(name, list(argv), ready, env=self.env(env), cwd=cwd, timeout=timeout)
 
+    def stop_process(self, name: str) -> None:
+        """Stop an extra process started with start_process() and forget it (idempotent)."""
+        with self._lock:
+            proc = self.processes.pop(name, None)
+            self._specs.pop(name, None)
+            if name in self._order:
+                self._order.remove(name)
+        if proc is not None:
+            proc.stop()
+
     def restart(self, name: str) -> ManagedProcess:
         """Stop one process (component or extra) and start it again with the same command line,
         waiting until it is ready again. E.g. restart("kube-apiserver") for an API outage."""

@@ -42,6 +42,11 @@ def watch_until(list_func: Callable[..., Any], predicate: Callable[[dict], Any],
         except ApiException as e:
             if e.status != 410:
                 raise
+        except KeyError as e:
+            # kubernetes 37: with deserialize=False an in-stream 410 ERROR event raises
+            # KeyError('raw_object') instead of ApiException(410); restart the watch as for a 410
+            if e.args != ("raw_object",):
+                raise
         finally:
             w.stop()
 
