@@ -11,6 +11,9 @@ from datetime import timedelta
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_SECONDS = 366 * 24 * 3600.0
+"""Longest duration a file may give (a year): beyond it is a typo, and timedelta overflows soon after."""
+_KINDS = {type(None): "nothing (null)", dict: "a mapping", list: "a list", bool: "true/false"}
 PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
 
@@ -21,13 +24,17 @@ def parse_duration(text: object) -> timedelta:
         ValueError: with a sentence that says what a valid duration looks like.
     """
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise ValueError(f"expected a duration such as 500ms, 90s or 5m, got {type(text).__name__}")
+        raise ValueError(f"expected a duration such as 500ms, 90s or 5m, got {_KINDS.get(type(text), type(text).__name__)}")
     if isinstance(text, (int, float)):
+        if not -MAX_SECONDS < text < MAX_SECONDS:  # also NaN and .inf
+            raise ValueError(f"bad duration {text!r}: expected a number and a unit (ms, s, m, h), e.g. 500ms, 90s, 5m")
         raise ValueError(f"bad duration {text!r}: write it with a unit, e.g. {text}s")
     s = text.strip()
     if not _WHOLE.match(s):
         raise ValueError(f"bad duration {text!r}: expected a number and a unit (ms, s, m, h), e.g. 500ms, 90s, 5m")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(s))
+    if not seconds <= MAX_SECONDS:  # float('9' * 400) is inf; timedelta overflows past ~1e14 s
+        raise ValueError(f"bad duration {text!r}: longer than a year")
     return timedelta(seconds=seconds)
 
 

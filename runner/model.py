@@ -19,7 +19,9 @@ from pydantic import (
     PlainSerializer,
     Tag,
     WithJsonSchema,
+    ValidationInfo,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -93,6 +95,13 @@ AnySignal = Annotated[
 class _SignalSet(_Model):
     any_: tuple[AnySignal, ...] | None = Field(default=None, alias="any", min_length=1)
     all_: tuple[AnySignal, ...] | None = Field(default=None, alias="all", min_length=1)
+
+    @field_validator("any_", "all_", mode="before")
+    @classmethod
+    def _given_means_a_list(cls, v: Any) -> Any:
+        if v is None:  # 'all:' with nothing after it (a list that lost its indentation, typically)
+            raise ValueError("expected a list of signals; got nothing (null)")
+        return v
 
     @model_validator(mode="after")
     def _one_list(self) -> _SignalSet:
@@ -251,6 +260,13 @@ class WindowSpec(_Model):
     start: HHMM
     end: HHMM
     timezone: str = "UTC"
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, end: str, info: ValidationInfo) -> str:
+        if info.data.get("start") == end:
+            raise ValueError(f"the window is empty: start and end are both {end}, so drills would never run")
+        return end
 
 
 class SelectorSpec(_Model):

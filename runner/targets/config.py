@@ -8,7 +8,7 @@ production-like. Validated like drill files, with file:line problems. Pure.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,7 +30,9 @@ class GitOpsConfig(_M):
     def _no_inline_secrets(self) -> GitOpsConfig:
         import re
 
-        if re.match(r"^\w+://[^/@]+:[^/@]+@", self.url):
+        m = re.match(r"^([A-Za-z][\w+.-]*)://([^/?#]*)@", self.url)
+        # only ssh may name a bare user (ssh://git@host); anything else before '@' is, or may be, a secret
+        if m and (":" in m.group(2) or m.group(1).lower() not in ("ssh", "git+ssh", "ssh+git")):
             raise ValueError("put credentials in environment variables (username-env, password-env), not in the URL")
         return self
 
@@ -64,7 +66,8 @@ class TargetConfig(_M):
 
 class TargetsSpec(_M):
     default: str | None = None
-    targets: dict[str, TargetConfig] = Field(min_length=1)
+    # names become Lease names (release-drills-<name>) and report folder names
+    targets: dict[Annotated[str, Field(pattern=NAME, max_length=48)], TargetConfig] = Field(min_length=1)
 
 
 class TargetsMetadata(_M):

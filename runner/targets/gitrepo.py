@@ -29,7 +29,7 @@ PUSH_ATTEMPTS = 3
 
 def redact_url(url: str) -> str:
     """``https://user:token@host/x.git`` -> ``https://host/x.git``."""
-    return re.sub(r"^(\w+://)[^/@]*@", r"\1", url)
+    return re.sub(r"^([A-Za-z][\w+.-]*://)[^/?#]*@", r"\1", url)
 
 
 class GitRepo:
@@ -61,8 +61,10 @@ class GitRepo:
         try:
             proc = subprocess.run(argv, cwd=cwd or self.workdir, env=self._env, capture_output=True, text=True,
                                   timeout=self.timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise TargetUnavailable(f"git {args[0]} timed out after {self.timeout:g} s") from exc
+        except subprocess.TimeoutExpired:
+            proc = None  # not chained: TimeoutExpired's message is the whole argv, remote URL included
+        if proc is None:
+            raise TargetUnavailable(f"git {args[0]} timed out after {self.timeout:g} s")
         if check and proc.returncode != 0:
             msg = (proc.stderr or proc.stdout).strip().replace(self.remote, self.url)
             raise TargetError(f"git {' '.join(args[:2])} failed: {msg[-400:]}")
