@@ -476,7 +476,7 @@ def cmd_schedule(args: argparse.Namespace, out: Console, err: Console) -> int:
         from runner.targets.kube import api_client_for
 
         tname, cfg = _target_config(argparse.Namespace(**{**vars(args), "target": name}))
-        return LeaseTargetLock(api_client_for(cfg), f"release-drills-{tname}", cfg.lock_namespace, clock)
+        return LeaseTargetLock(api_client_for(cfg, args.targets.resolve()), f"release-drills-{tname}", cfg.lock_namespace, clock)
 
     from runner import journal as jmod
     from runner.engine import Engine

@@ -351,12 +351,15 @@ class KubeWatch:
 # --- the target -------------------------------------------------------------------------------
 
 
-def api_client_for(cfg: TargetConfig) -> k8s_client.ApiClient:
+def api_client_for(cfg: TargetConfig, config_path: Any = None) -> k8s_client.ApiClient:
+    """An API client for the target (a kubeconfig path is relative to the targets file)."""
+    kubeconfig = resolve(config_path, cfg.kubeconfig) if cfg.kubeconfig and config_path else cfg.kubeconfig
     try:
         if cfg.in_cluster:
-            k8s_config.load_incluster_config()
-            return k8s_client.ApiClient()
-        return k8s_config.new_client_from_config(config_file=cfg.kubeconfig, context=cfg.context)
+            cluster_config = k8s_client.Configuration()
+            k8s_config.load_incluster_config(client_configuration=cluster_config)
+            return k8s_client.ApiClient(cluster_config)
+        return k8s_config.new_client_from_config(config_file=kubeconfig, context=cfg.context)
     except (k8s_config.ConfigException, OSError) as exc:
         raise TargetError(f"cannot load kubeconfig context {cfg.context!r}: {exc}") from exc
 
@@ -368,7 +371,7 @@ class KubeTarget:
         self.name = name
         self.cfg = cfg
         self.clock = clock or SystemClock()
-        self.api_client = api_client_for(cfg)
+        self.api_client = api_client_for(cfg, config_path)
         self.api = KubeApi(self.api_client, self.clock, cfg.request_timeout)
         kubeconfig = resolve(config_path, cfg.kubeconfig) if cfg.kubeconfig and config_path else cfg.kubeconfig
         charts = {k: (resolve(config_path, v) if config_path else v) for k, v in cfg.helm.charts.items()}

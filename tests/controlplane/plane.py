@@ -546,6 +546,42 @@ class ControlPlane:
 
 
 # ---------------------------------------------------------------------- command line (up.sh)
+def _sample_app(cp: ControlPlane, state: Path) -> None:
+    """What kind/up.sh does on kind, on this plane (for drills/targets.yaml's local-controlplane)."""
+    from kubernetes import client
+
+    from gitops_fixture import SAMPLE_REPO_URL, GitOpsRepo, install_application_crd, start_argocd_standin
+    from waiting import watch_until
+
+    link = state / "bin"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(cp.bin_dir)  # drills/targets.yaml names .state/bin/helm
+    shutil.rmtree(state / "gitops", ignore_errors=True)
+    repo = GitOpsRepo.create(state / "gitops")
+    api = cp.api_client()
+    try:
+        install_application_crd(api)
+        start_argocd_standin(cp, {SAMPLE_REPO_URL: repo.bare})
+        custom = client.CustomObjectsApi(api)
+        for env in ("dev", "stage", "prod"):
+            custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", "argocd", "applications",
+                                                   yaml.safe_load((repo.work / "envs" / env / "week6-api-app.yaml").read_text()))
+        custom.patch_namespaced_custom_object("argoproj.io", "v1alpha1", "argocd", "applications", "week6-api-prod",
+                                              {"operation": {"initiatedBy": {"username": "up.sh"}, "sync": {"revision": "main"}}})
+        chart = REPO_ROOT / "kind" / "platform-config" / "apps" / "week6-api"
+        cp.helm("upgrade", "--install", "week6-api", str(chart), "-n", "sandbox", "--create-namespace",
+                "-f", str(chart / "values-dev.yaml"), "--wait", "--timeout", "180s")
+        for env in ("dev", "stage", "prod"):
+            watch_until(custom.list_namespaced_custom_object,
+                        lambda a: ((a.get("status") or {}).get("health") or {}).get("status") == "Healthy"
+                        and ((a.get("status") or {}).get("sync") or {}).get("status") == "Synced",
+                        240, "argoproj.io", "v1alpha1", "argocd", "applications",
+                        field_selector=f"metadata.name=week6-api-{env}", desc=f"week6-api-{env} Synced and Healthy")
+    finally:
+        api.close()
+
+
 def _serve(argv: list[str]) -> int:
     import argparse
 
@@ -553,6 +589,9 @@ def _serve(argv: list[str]) -> int:
     ap.add_argument("--state-dir", required=True)
     ap.add_argument("--context", default="drills-test")
     ap.add_argument("--image-pull-backoff", type=float, default=None)
+    ap.add_argument("--sample-app", action="store_true",
+                    help="also set up the sample app as kind/up.sh does: a GitOps repository, the Argo CD stand-in, "
+                         "the dev/stage/prod Applications and a Helm release in sandbox")
     args = ap.parse_args(argv)
     state = Path(args.state_dir)
     state.mkdir(parents=True, exist_ok=True)
@@ -566,6 +605,13 @@ def _serve(argv: list[str]) -> int:
     except ControlPlaneError as e:
         print(f"control plane failed to start: {e}", file=sys.stderr, flush=True)
         return 1
+    if args.sample_app:
+        try:
+            _sample_app(cp, state)
+        except Exception as e:  # noqa: BLE001 - report and stop: a half-set-up plane is no use by hand
+            print(f"sample app setup failed: {e}", file=sys.stderr, flush=True)
+            cp.stop()
+            return 1
     print(json.dumps(cp.info()), flush=True)
     (state / "ready").write_text("ok\n")
     try:

@@ -17,9 +17,9 @@ if [[ -f "$state/plane.pid" ]] && kill -0 "$(cat "$state/plane.pid")" 2>/dev/nul
 else
   bin="$(bash "$here/build.sh")"   # progress on stderr; slow only the first time
   rm -f "$state/ready" "$state/plane.pid"
-  setsid nohup "$py" "$here/plane.py" serve --state-dir "$state" > "$state/plane.log" 2>&1 < /dev/null &
+  setsid nohup "$py" "$here/plane.py" serve --state-dir "$state" --sample-app > "$state/plane.log" 2>&1 < /dev/null &
   pid=$!
-  for _ in $(seq 1 360); do
+  for _ in $(seq 1 720); do
     [[ -f "$state/ready" ]] && break
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "up.sh: the control plane failed to start; $state/plane.log:" >&2
@@ -28,7 +28,7 @@ else
     fi
     sleep 0.5
   done
-  [[ -f "$state/ready" ]] || { echo "up.sh: not ready after 180s; see $state/plane.log" >&2; exit 1; }
+  [[ -f "$state/ready" ]] || { echo "up.sh: not ready after 360s; see $state/plane.log" >&2; exit 1; }
 fi
 bin="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bin_dir"])' "$state/plane.json")"
 echo "kubeconfig: $state/kubeconfig"
@@ -36,3 +36,4 @@ echo "context:    drills-test"
 echo "logs:       $state/logs/"
 echo "binaries:   $bin (helm, kube-apiserver, ...)"
 echo "try:        KUBECONFIG=$state/kubeconfig $bin/helm list -A"
+echo "drills:     drills run drills/ --target local-controlplane   (the sample app, Argo CD stand-in and GitOps repo are set up)"
