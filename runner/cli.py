@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     sch.add_argument("--target", help="run every suite on this target (sim, kube or a name) instead of its own")
     sch.add_argument("--targets", type=Path, default=Path("drills/targets.yaml"))
     sch.add_argument("--list", action="store_true", help="print the next fire time of each suite and exit")
-    sch.add_argument("--run-now", action="store_true", help="run every suite once at start, then follow the schedule")
+    sch.add_argument("--run-now", action="store_true",
+                     help="run every suite once at start (inside or outside its window), then follow the schedule")
     sch.add_argument("--state-dir", type=Path, default=Path("reports/schedule"), help="job store and lock files")
     sch.add_argument("--report-dir", default="reports")
     sch.add_argument("--history", type=Path, help="run history (default: reports/history.sqlite or $DRILLS_HISTORY)")
@@ -80,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     sch.add_argument("--journal-dir", type=Path, help="crash journal (default: ~/.local/state/release-drills/journal)")
     sch.add_argument("--sim-config", type=Path)
     sch.add_argument("--lang", choices=("en", "zh"), default="en")
+    sch.add_argument("--pace", type=float, help="sim only: simulated seconds per real second")
+    sch.add_argument("--control-port", type=int,
+                     help="accept POST /runs/RUN-ID/<ack|mitigated|note|abort> here (token: $DRILLS_CONTROL_TOKEN)")
     sch.add_argument("--time-scale", type=float, default=1.0,
                      help="run the scheduler's clock this many times faster than real time (rehearsals, tests)")
     sch.add_argument("-v", "--verbose", action="store_true")
@@ -95,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     gd.add_argument("--approve", action="store_true")
     gd.add_argument("--sim-config", type=Path)
     gd.add_argument("--history", type=Path)
+    gd.add_argument("--control-port", type=int,
+                    help="also accept POST /runs/RUN-ID/<ack|mitigated|note|abort> here (token: $DRILLS_CONTROL_TOKEN)")
     gd.add_argument("-v", "--verbose", action="store_true")
     rec = sub.add_parser("recover", help="restore targets left by drills whose runner died (the crash journal)")
     rec.add_argument("--target", help="only this target (default: every target with open records)")
@@ -243,7 +249,8 @@ def _people(args: argparse.Namespace, target: Any) -> tuple[Any, list[Any]]:
     from runner.responders import Responders, ScriptedResponders
 
     inbox = HumanInbox()
-    people: list[Any] = [ControlServer(inbox)]
+    port = getattr(args, "control_port", None)
+    people: list[Any] = [ControlServer(inbox, http_port=port, token=os.environ.get("DRILLS_CONTROL_TOKEN"))]
     scripts = []
     for path in getattr(args, "responders", None) or []:
         res = loader.load_file(path)
@@ -307,6 +314,9 @@ def cmd_gameday(args: argparse.Namespace, out: Console, err: Console) -> int:
     finally:
         fc.stop()
         target.close()
+        for p in people:
+            if hasattr(p, "close"):
+                p.close()
     if not runs:
         return EXIT_OK
     results = run_json(runs, started, wall.wall(wall.monotonic()), {"name": target.info.name, "kind": target.info.kind,
@@ -489,9 +499,17 @@ def cmd_schedule(args: argparse.Namespace, out: Console, err: Console) -> int:
             raise UsageError(f"target {name} has an unfinished drill ({entries[0].describe()}); "
                              f"run: drills recover --target {name}   (or --force)")
 
+    from runner.control import ControlServer
+    from runner.humans import HumanInbox
+    from runner.render.console import ConsoleObserver
+
+    inbox = HumanInbox()
+    control = ControlServer(inbox, http_port=args.control_port, token=os.environ.get("DRILLS_CONTROL_TOKEN"))
+    log_lines = ConsoleObserver(err, live=False)  # a daemon logs plain lines
+
     def engine_factory(target: Any, observers: Any) -> Engine:
         j = None if target.info.simulated else jmod.Journal(journal_root, target.info.name)
-        return Engine(target, observers, journal=j)
+        return Engine(target, [control, log_lines, *observers], journal=j, inbox=inbox)
 
     sinks = _result_sinks(args, err)
     d = dmod.Daemon(suites, clock, make_target, make_lock, f"sqlite:///{(args.state_dir / 'jobs.sqlite').resolve()}",
@@ -515,13 +533,14 @@ def cmd_schedule(args: argparse.Namespace, out: Console, err: Console) -> int:
             for doc in suites:
                 if d.stopping.is_set():
                     break
-                d.run_suite(doc.model.metadata.name)
+                d.run_suite(doc.model.metadata.name, ignore_window=True)  # an explicit run: the window is for the schedule
         d.run_forever()
     except KeyboardInterrupt:
         err.print("interrupted: stopping", highlight=False)
     finally:
         d.shutdown()
         sinks.stop()
+        control.close()
     return EXIT_MANUAL_REPAIR if sinks.needs_repair else EXIT_OK
 
 

@@ -312,7 +312,7 @@ class Engine:
         fault = faults.get(ctx.drill.spec.fault.type)
         if self.journal is not None and ctx.baseline is not None:
             # fsynced before anything changes: a crash from here on leaves an undo record
-            self.journal.open(run.run_id, ctx.drill.model_dump(mode="json", by_alias=True), run.source, ctx.baseline,
+            self.journal.open(run.run_id, ctx.drill.model_dump(mode="json", by_alias=True, exclude_none=True), run.source, ctx.baseline,
                               str(self.clock.wall(self.clock.monotonic())))
         run.inject_started_at = self.clock.monotonic()
         record = fault.inject(ctx)

@@ -222,3 +222,12 @@ def test_folder_runs_drills_and_suite_file_runs_its_order(root: Path) -> None:
     assert all(d.kind == "Drill" for d in docs) and len(docs) == len({d.model.metadata.name for d in docs})
     suite_docs, _ = loader.drills_to_run([root / "drills" / "suites" / "game-day.yaml"])
     assert [d.model.metadata.name for d in suite_docs][:4] == ["bad-image-tag", "bad-readiness-path", "replica-drift", "deleted-service"]
+
+
+def test_a_drill_round_trips_through_its_json_dump() -> None:
+    """The crash journal stores drills as JSON and `drills recover` loads them back."""
+    from runner.model import Drill
+
+    for doc in loader.load_paths([Path(__file__).resolve().parents[1] / "drills"]).drills:
+        dumped = doc.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        assert Drill.model_validate(dumped) == doc.model

@@ -88,3 +88,73 @@ def test_unscheduled_suite_is_refused(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "runner.cli", "schedule", "drills/suites/game-day.yaml", "--target", "sim",
                         "--state-dir", str(tmp_path / "s")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "without a schedule: game-day" in r.stderr
+
+
+def test_sigterm_during_a_scheduled_drill_restores_it_and_stops(tmp_path: Path) -> None:
+    history = tmp_path / "history.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner.cli", "schedule", "drills/suites/nightly.yaml", "--target", "sim", "--run-now",
+         "--pace", "5", "--history", str(history), "--state-dir", str(tmp_path / "schedule"), "--report-dir", str(tmp_path / "r")],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "DRILLS_STATE": str(tmp_path / "state")})
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # the daemon logs each drill's steps as plain lines
+        seen.append(line)
+        if "FaultInjected" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert proc.returncode == 0, "".join(seen) + rest
+    assert "SIGTERM" in rest and "RestoreVerified" in rest
+    from runner.history import History
+
+    rows = History(history).query()
+    assert [(r.drill, r.outcome) for r in rows] == [("replica-drift", "aborted")]  # restored, and nothing after it ran
+    assert rows[0].restore_status in ("clean", "repaired")
+
+
+def test_responders_reach_the_in_cluster_runner_over_http_with_a_token(tmp_path: Path) -> None:
+    import json as _json
+    import urllib.error
+
+    port = free_port()
+    token = "t0ken-for-tests"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner.cli", "gameday", "gamedays/suite.yaml", "--pace", "2", "--control-port", str(port),
+         "--report-dir", str(tmp_path / "r")], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "DRILLS_STATE": str(tmp_path / "state"), "DRILLS_HISTORY": str(tmp_path / "h.sqlite"),
+             "DRILLS_CONTROL_TOKEN": token})
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("start\n")
+    proc.stdin.flush()
+    run_id = ""
+    for line in proc.stdout:
+        if "started: run id " in line:
+            run_id = line.split("run id ")[1].split()[0]
+            break
+
+    def post(path: str, body: dict, tok: str) -> tuple[int, dict]:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=_json.dumps(body).encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {tok}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, _json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, _json.loads(e.read())
+
+    try:
+        assert run_id
+        assert post(f"/runs/{run_id}/ack", {"by": "dave"}, "wrong")[0] == 401
+        assert post("/runs/no-such-run/ack", {"by": "dave"}, token)[0] == 404
+        assert post(f"/runs/{run_id}/ack", {"by": "dave", "note": "from the cluster"}, token) == (200, {"ok": True, "run": run_id})
+        assert post(f"/runs/{run_id}/abort", {"by": "facilitator"}, token)[0] == 200
+        out = proc.stdout.read()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "dave acknowledged: from the cluster" in out and "aborted by facilitator" in out
+    assert proc.returncode == 1

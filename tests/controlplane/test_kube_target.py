@@ -112,6 +112,18 @@ def test_api_image_drill_rollout_undo(controlplane: Any, sandbox: dict[str, Any]
     assert waiting and ours
     truth_ttd = (ts(waiting[0]["stageTimestamp"]) - ts(ours[0]["stageTimestamp"])).total_seconds()
     assert run.verdict.ttd_seconds is not None and abs(run.verdict.ttd_seconds - truth_ttd) < TOLERANCE
+    # recovery: the deployment controller's status write after which the rollout is complete again
+    from runner.view import condition, rollout_complete
+
+    assert run.rollback is not None
+    rb = wall(run, run.rollback.started_at)
+    done = audit_writes(controlplane, namespace=ns, since=rb,
+                        match=lambda e: e["objectRef"]["resource"] == "deployments" and e["objectRef"].get("subresource") == "status"
+                        and rollout_complete(e["requestObject"])[0]
+                        and (condition(e["requestObject"], "Available") or {}).get("status") == "True")
+    assert done
+    truth_ttr = (ts(done[0]["stageTimestamp"]) - ts(ours[0]["stageTimestamp"])).total_seconds()
+    assert run.verdict.ttr_seconds is not None and abs(run.verdict.ttr_seconds - truth_ttr) < TOLERANCE
 
 
 def test_delete_service_restored_from_saved_manifest(controlplane: Any, sandbox: dict[str, Any]) -> None:
