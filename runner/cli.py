@@ -473,8 +473,8 @@ def cmd_schedule(args: argparse.Namespace, out: Console, err: Console) -> int:
             tname, cfg = _target_config(argparse.Namespace(**{**vars(args), "target": name}))
             from runner import guardrails
 
-            for d in drills:
-                guardrails.check(d.model, tname, cfg, approve=args.approve, context=None)
+            for drill_doc in drills:
+                guardrails.check(drill_doc.model, tname, cfg, approve=args.approve, context=None)
 
     def make_target(name: str) -> Any:
         return _make_target(argparse.Namespace(**{**vars(args), "target": name, "context": None, "dry_run": False}), [])

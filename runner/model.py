@@ -8,7 +8,7 @@ models see plain data. Pure: no I/O.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -86,10 +86,13 @@ def _signal_tag(v: Any) -> str | None:
 
 
 SIGNAL_MODELS = {name: _signal_entry_model(sig) for name, sig in signals.REGISTRY.items()}
-AnySignal = Annotated[
-    Union[tuple(Annotated[m, Tag(name)] for name, m in SIGNAL_MODELS.items())],  # type: ignore[valid-type]
-    Discriminator(_signal_tag),
-]
+if TYPE_CHECKING:  # the union is built from the registry at run time; type checkers see the base
+    AnySignal = SignalEntry
+else:
+    AnySignal = Annotated[
+        Union[tuple(Annotated[m, Tag(name)] for name, m in SIGNAL_MODELS.items())],
+        Discriminator(_signal_tag),
+    ]
 
 
 class _SignalSet(_Model):
@@ -155,10 +158,13 @@ def _fault_model(f: faults.Fault) -> type[FaultSpecBase]:
 
 
 FAULT_MODELS = {kind: _fault_model(f) for kind, f in faults.REGISTRY.items()}
-AnyFault = Annotated[
-    Union[tuple(Annotated[m, Tag(kind)] for kind, m in FAULT_MODELS.items())],  # type: ignore[valid-type]
-    Discriminator("type"),
-]
+if TYPE_CHECKING:
+    AnyFault = FaultSpecBase
+else:
+    AnyFault = Annotated[
+        Union[tuple(Annotated[m, Tag(kind)] for kind, m in FAULT_MODELS.items())],
+        Discriminator("type"),
+    ]
 
 # --- the drill -----------------------------------------------------------------------------------
 

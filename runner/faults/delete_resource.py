@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 DELETABLE = ("Service", "ServiceAccount", "ConfigMap", "Ingress", "Deployment", "Secret")
 
 
-class Params(FaultParams):
+class DeleteResourceParams(FaultParams):
     kind: str = Field(description=f"Kind of the object to delete: one of {', '.join(DELETABLE)}.")
     name: str = Field(description="Name of the object, in the drill's namespace.")
 
@@ -49,23 +49,23 @@ def clean_manifest(obj: Obj) -> Obj:
 class DeleteResource(Fault):
     kind = "delete-resource"
     summary = "Delete a live object (Service, ConfigMap, ...) in the drill's namespace."
-    Params = Params
+    Params = DeleteResourceParams
     vias = frozenset({InjectVia.API})
 
-    def describe(self, params: Params) -> str:
+    def describe(self, params: DeleteResourceParams) -> str:
         return f"delete {params.kind}/{params.name}"
 
     def check(self, spec: DrillSpec) -> list[tuple[str, str]]:
-        params: Params = spec.fault.params  # type: ignore[assignment]
+        params: DeleteResourceParams = spec.fault.params  # type: ignore[assignment]
         if params.kind not in DELETABLE:
             return [("fault.params.kind", f"cannot delete kind {params.kind!r}; expected one of {', '.join(DELETABLE)}")]
         return []
 
-    def extra_watch_kinds(self, params: Params) -> tuple[str, ...]:
+    def extra_watch_kinds(self, params: DeleteResourceParams) -> tuple[str, ...]:
         return (params.kind,)
 
     def _ref(self, ctx: DrillContext) -> ResourceRef:
-        p: Params = ctx.drill.spec.fault.params  # type: ignore[assignment]
+        p: DeleteResourceParams = ctx.drill.spec.fault.params  # type: ignore[assignment]
         return ResourceRef(p.kind, ctx.namespace, p.name)
 
     def capture(self, ctx: DrillContext) -> None:

@@ -20,7 +20,7 @@ from runner.faults.base import Fault, FaultParams, image_with_tag
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
-class Params(FaultParams):
+class ImageTagParams(FaultParams):
     tag: str = Field(description="The image tag to deploy, e.g. does-not-exist-0000.")
 
     @field_validator("tag", mode="before")
@@ -34,16 +34,16 @@ class Params(FaultParams):
 class ImageTag(Fault):
     kind = "image-tag"
     summary = "Deploy an image tag (by default one that does not exist)."
-    Params = Params
+    Params = ImageTagParams
     changes_pod_template = True
 
-    def describe(self, params: Params) -> str:
+    def describe(self, params: ImageTagParams) -> str:
         return f"image tag -> {params.tag}"
 
-    def values_changes(self, params: Params) -> dict[str, Any]:
+    def values_changes(self, params: ImageTagParams) -> dict[str, Any]:
         return {"image.tag": params.tag}
 
-    def inject_api(self, ctx: DrillContext, params: Params) -> InjectionRecord:
+    def inject_api(self, ctx: DrillContext, params: ImageTagParams) -> InjectionRecord:
         api = ctx.target.api
         dep = api.get(ctx.deployment_ref)
         if dep is None:

@@ -16,7 +16,7 @@ from runner.context import DrillContext, InjectionRecord
 from runner.faults.base import Fault, FaultParams
 
 
-class Params(FaultParams):
+class ReadinessPathParams(FaultParams):
     path: str = Field(description="The readiness probe HTTP path, e.g. /healthz-wrong.")
 
     @field_validator("path", mode="before")
@@ -30,16 +30,16 @@ class Params(FaultParams):
 class ReadinessPath(Fault):
     kind = "readiness-path"
     summary = "Change the readiness probe path to one the app does not serve."
-    Params = Params
+    Params = ReadinessPathParams
     changes_pod_template = True
 
-    def describe(self, params: Params) -> str:
+    def describe(self, params: ReadinessPathParams) -> str:
         return f"readiness path -> {params.path}"
 
-    def values_changes(self, params: Params) -> dict[str, Any]:
+    def values_changes(self, params: ReadinessPathParams) -> dict[str, Any]:
         return {"probes.readiness.path": params.path}
 
-    def inject_api(self, ctx: DrillContext, params: Params) -> InjectionRecord:
+    def inject_api(self, ctx: DrillContext, params: ReadinessPathParams) -> InjectionRecord:
         api = ctx.target.api
         dep = api.get(ctx.deployment_ref)
         if dep is None:

@@ -15,22 +15,22 @@ from runner.context import DrillContext, InjectionRecord
 from runner.faults.base import Fault, FaultParams
 
 
-class Params(FaultParams):
+class ReplicaDriftParams(FaultParams):
     replicas: int = Field(ge=0, le=1000, description="The replica count to set.")
 
 
 class ReplicaDrift(Fault):
     kind = "replica-drift"
     summary = "Scale the deployment to a different replica count."
-    Params = Params
+    Params = ReplicaDriftParams
 
-    def describe(self, params: Params) -> str:
+    def describe(self, params: ReplicaDriftParams) -> str:
         return f"replicas -> {params.replicas}"
 
-    def values_changes(self, params: Params) -> dict[str, Any]:
+    def values_changes(self, params: ReplicaDriftParams) -> dict[str, Any]:
         return {"replicaCount": params.replicas}
 
-    def inject_api(self, ctx: DrillContext, params: Params) -> InjectionRecord:
+    def inject_api(self, ctx: DrillContext, params: ReplicaDriftParams) -> InjectionRecord:
         before = ctx.baseline.replicas if ctx.baseline else None
         ctx.target.api.scale(ctx.deployment_ref, params.replicas)
         ns, d = ctx.namespace, ctx.deployment_ref.name

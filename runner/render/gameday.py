@@ -219,7 +219,7 @@ class FacilitatorConsole(DrillObserver):
                 if not ready:
                     continue
                 ch = os.read(fd, 1).decode(errors="ignore")
-                b = self.board
+                b: Board = self.board
                 if b.typing is not None:
                     if ch in ("\r", "\n"):
                         text, b.typing = b.typing, None
@@ -233,7 +233,7 @@ class FacilitatorConsole(DrillObserver):
                         b.typing += ch
                     continue
                 action: Callable[[], None] | None = {
-                    "n": lambda: setattr(b, "typing", ""),
+                    "n": lambda board=b: setattr(board, "typing", ""),
                     "a": lambda: self.command("abort"),
                     "p": lambda: self.command("pause"),
                     "q": lambda: self.command("stop"),

@@ -35,7 +35,7 @@ def write(folder: Path, results: dict[str, Any], runs: Sequence[DrillRun], lang:
     folder.mkdir(parents=True, exist_ok=True)
     env = markdown.environment(lang, template_dir)
     written = []
-    for d, run in zip(results["drills"], runs):
+    for d, run in zip(results["drills"], runs, strict=True):
         p = folder / report_file(d["name"])
         p.write_text(markdown.retrospective(d, env), encoding="utf-8")
         written.append(p)

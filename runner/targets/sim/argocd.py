@@ -38,7 +38,7 @@ def is_subset(desired: Any, live: Any) -> bool:
     if isinstance(desired, dict):
         return isinstance(live, dict) and all(k in live and is_subset(v, live[k]) for k, v in desired.items() if v is not None)
     if isinstance(desired, list):
-        return isinstance(live, list) and len(desired) == len(live) and all(is_subset(a, b) for a, b in zip(desired, live))
+        return isinstance(live, list) and len(desired) == len(live) and all(is_subset(a, b) for a, b in zip(desired, live, strict=True))
     return bool(desired == live)
 
 
