@@ -99,7 +99,7 @@ def describe(obs: Observation, before: Obj | None) -> list[Note]:
             t, precision = event_time(after)
             notes.append((f"event {after.get('type')} {after.get('reason')} on {str(inv.get('kind', '')).lower()}/"
                           f"{inv.get('name', '')}: {after.get('message') or after.get('note') or ''}", t, precision))
-    elif after is None:
+    elif after is None and kind != "Event":  # Events expire (--event-ttl): not worth a line
         notes.append((f"{kind.lower()}/{name} deleted", None, None))
     elif before is None and kind not in ("EndpointSlice",):
         notes.append((f"{kind.lower()}/{name} created", parse_api_time(after["metadata"].get("creationTimestamp")), "1s"))

@@ -36,6 +36,8 @@ class Baseline:
     app_history_id: int | None = None
     app_revision: str | None = None
     app_healthy: bool = True
+    app_synced_at_head: bool = False
+    """Argo CD's last sync was at the revision it compared against (restore keeps it that way)."""
     resources: dict[str, Obj] = field(default_factory=dict)
     """Manifests of objects the fault deletes, keyed ``Kind/name``."""
 

@@ -230,6 +230,7 @@ class Engine:
                 ctx.view.apply(obs)
                 steady = self._steady_state_problems(ctx)
         ctx.baseline = self._capture(ctx)
+        ctx.view.mark_baseline()
         if ctx.app is not None:
             ctx.app_specs.append(ctx.app.get("spec") or {})
         sctx = self._signal_context(ctx, since=self.clock.monotonic())
@@ -294,6 +295,8 @@ class Engine:
             hist = argocd.history(app)
             b.app_history_id = hist[-1]["id"] if hist else None
             b.app_revision = ((app.get("status") or {}).get("sync") or {}).get("revision")
+            last = ((((app.get("status") or {}).get("operationState")) or {}).get("syncResult") or {}).get("revision")
+            b.app_synced_at_head = bool(b.app_revision) and last == b.app_revision
             if ctx.gitops is not None:
                 b.git_head = ctx.gitops.head()
                 path = argocd.source(app).values_file

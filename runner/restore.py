@@ -143,6 +143,37 @@ def _repair_sources(ctx: DrillContext, result: RestoreResult) -> None:
             ctx.note(EventKind.RESTORE_REPAIRED, f"Helm release {ctx.release} rolled back to revision {b.helm_revision} (now {new})")
 
 
+def _settle_sync_revision(ctx: DrillContext, watch: Watch, deadline: float, result: RestoreResult) -> None:
+    """After Git was restored, make Argo CD's last sync be at the restored revision, as it was at the
+    current revision before the drill. Otherwise auto-sync still counts that revision as never
+    synced and "heals" the next drift on an app without selfHeal once, skewing the next drill."""
+    b = ctx.baseline
+    if ctx.app_ref is None or b is None or not b.app_synced_at_head or ctx.app_changed_by_someone:
+        return
+    app = ctx.target.api.get(ctx.app_ref)
+    if app is None or not argocd.auto_sync_enabled(app) or argocd.operation_in_progress(app):
+        return
+    st = app.get("status") or {}
+    current = (st.get("sync") or {}).get("revision")
+    last = (((st.get("operationState") or {}).get("syncResult")) or {}).get("revision")
+    if not current or current == last:
+        return
+    argocd.start_sync(ctx.target.api, ctx.app_ref, revision=current, source_override=None,
+                      reason=f"restore after drill {ctx.drill.metadata.name}: record the restored revision as synced")
+    result.actions.append(shlex.join(["argocd", "app", "sync", ctx.app_ref.name, "--revision", current[:12]]))
+    ctx.note(EventKind.RESTORE_REPAIRED, f"sync of {ctx.app_ref.name} to the restored revision {current[:12]} requested")
+    key = ("Application", ctx.app_ref.namespace, ctx.app_ref.name)
+    while True:
+        view_app = ctx.view.get(*key) or {}
+        op = ((view_app.get("status") or {}).get("operationState")) or {}
+        if view_app.get("operation") is None and op.get("phase") == "Succeeded" and (op.get("syncResult") or {}).get("revision") == current:
+            return
+        obs = watch.next(deadline)
+        if obs is None:
+            return
+        ctx.view.apply(obs)
+
+
 def _repair_live(ctx: DrillContext, result: RestoreResult) -> None:
     b = ctx.baseline
     assert b is not None
@@ -241,6 +272,8 @@ def restore(ctx: DrillContext, watch: Watch, deadline: float) -> RestoreResult:
         if remaining:
             _repair_live(ctx, result)
             remaining = _wait(ctx, watch, deadline)
+        if not remaining:
+            _settle_sync_revision(ctx, watch, deadline, result)
         remaining = source_differences(ctx) + remaining
     except TargetError as exc:
         remaining = [f"restore stopped: {exc}"]

@@ -44,6 +44,8 @@ class ClusterView:
     objects: dict[Key, Obj] = field(default_factory=dict)
     changed_at: dict[Key, float] = field(default_factory=dict)
     deleted_at: dict[Key, float] = field(default_factory=dict)
+    baseline_rvs: dict[Key, str] = field(default_factory=dict)
+    """resourceVersions of what existed before injection (see ``mark_baseline``)."""
     tombstones: dict[Key, Obj] = field(default_factory=dict)
     """Last state of deleted objects (to recognise replayed history)."""
     ever_ready: set[Key] = field(default_factory=set)
@@ -73,6 +75,16 @@ class ClusterView:
         self.changed_at[key] = obs.at
         self.last_at = max(self.last_at, obs.at)
         return before
+
+    def mark_baseline(self) -> None:
+        """Remember the version of every object as it was before injection."""
+        self.baseline_rvs = {k: rv for k, o in self.objects.items() if (rv := _rv(o)) is not None}
+
+    def new_since_baseline(self, key: Key) -> bool:
+        """Whether the object changed (or appeared) after ``mark_baseline``."""
+        obj = self.objects.get(key)
+        rv = _rv(obj) if obj is not None else None
+        return rv is None or self.baseline_rvs.get(key) != rv
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self.objects.get((kind, namespace, name))

@@ -255,3 +255,23 @@ def test_a_human_editing_the_application_aborts_the_drill_without_a_fight() -> N
     app = sim.api.get(app_ref)
     assert app and app["spec"]["source"]["targetRevision"] == "release-1"  # the human's change stays
     assert run.restore and "git revert" in " ".join(run.restore.actions)  # what the drill changed is undone
+
+
+def test_a_leftover_event_of_an_earlier_drill_does_not_count_again() -> None:
+    sim = new_sim()
+    eng = Engine(sim)
+    first = eng.run(drill("readiness-path", "helm", "helm-rollback", "sandbox", name="first"))
+    second = eng.run(drill("readiness-path", "helm", "helm-rollback", "sandbox", name="second"))
+    assert first.verdict and first.verdict.outcome is Outcome.PASSED
+    assert second.verdict and second.verdict.outcome is Outcome.PASSED, second.aborted
+    assert second.verdict.ttd_seconds == pytest.approx(first.verdict.ttd_seconds, abs=0.1)
+
+
+def test_after_an_argocd_rollback_the_next_drift_is_not_synced_away() -> None:
+    sim = new_sim()
+    eng = Engine(sim)
+    assert eng.run(drill("image-tag", "git", "argocd-rollback", "stage")).verdict.outcome is Outcome.PASSED  # type: ignore[union-attr]
+    app = sim.api.get(ResourceRef("Application", "argocd", "week6-api-stage"))
+    assert app and app["status"]["operationState"]["syncResult"]["revision"] == app["status"]["sync"]["revision"]
+    nxt = eng.run(drill("image-tag", "api", "rollout-undo", "stage"))
+    assert nxt.verdict and nxt.verdict.outcome is Outcome.PASSED, [(e.kind.value, e.message) for e in nxt.timeline]

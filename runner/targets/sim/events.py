@@ -1,4 +1,5 @@
-"""Kubernetes Events as the simulated components emit them.
+"""Kubernetes Events as the simulated components emit them; they expire after the apiserver's
+``--event-ttl`` (default 1 h), as real ones do.
 
 The kubelet and the deployment controller use the legacy recorder (client-go tools/record):
 ``firstTimestamp``/``lastTimestamp`` with whole seconds, ``count``, no ``eventTime``; repeats of
@@ -11,6 +12,16 @@ import hashlib
 
 from runner.targets.sim.kernel import Kernel
 from runner.view import Obj
+
+
+EVENT_TTL_SECONDS = 3600.0
+"""kube-apiserver --event-ttl default (1h0m0s)."""
+
+
+def _expire(kernel: Kernel, ns: str, name: str, rv: str) -> None:
+    ev = kernel.peek("Event", ns, name)
+    if ev is not None and ev["metadata"].get("resourceVersion") == rv:  # not bumped since
+        kernel.delete("Event", ns, name)
 
 
 def record(kernel: Kernel, involved: Obj, etype: str, reason: str, message: str, component: str,
@@ -27,7 +38,8 @@ def record(kernel: Kernel, involved: Obj, etype: str, reason: str, message: str,
         assert ev is not None
         ev["count"] = ev.get("count", 1) + 1
         ev["lastTimestamp"] = kernel.api_time()
-        kernel.update(ev)
+        rv = kernel.update(ev)["metadata"]["resourceVersion"]
+        kernel.schedule(EVENT_TTL_SECONDS, lambda: _expire(kernel, ns, name, rv))
         return
     ev = {
         "apiVersion": "v1",
@@ -47,4 +59,5 @@ def record(kernel: Kernel, involved: Obj, etype: str, reason: str, message: str,
         ev.update({"eventTime": kernel.micro_time(), "action": "Binding", "reportingController": component})
     if existing is not None:
         kernel.delete("Event", ns, name)
-    kernel.create(ev)
+    rv = kernel.create(ev)["metadata"]["resourceVersion"]
+    kernel.schedule(EVENT_TTL_SECONDS, lambda: _expire(kernel, ns, name, rv))
