@@ -318,7 +318,7 @@ class ControlPlane:
                 tail = proc.log_tail() if proc else ""
                 raise ControlPlaneError(f"{name} not {what} after {timeout:.0f}s; log "
                                         f"{proc.log_path if proc else '-'}:\n{tail}")
-            time.sleep(delay)
+            time.sleep(delay)  # sync-ok: a starting process has no event to wait on; bounded back-off
             delay = min(delay * 1.5, 1.0)
 
     # ------------------------------------------------------------------ helpers for users
