@@ -98,7 +98,8 @@ class LeaseTargetLock:
     def _record(self, holder: str) -> Any:
         from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
 
-        now = datetime.now(timezone.utc)
+        # LeaseLock takes the record's times as strings (it parses them: "%Y-%m-%d %H:%M:%S.%f%z")
+        now = str(self.clock.wall(self.clock.monotonic()).astimezone(timezone.utc))
         return LeaderElectionRecord(holder, str(self.duration), now, now)
 
     def _try(self) -> bool:
@@ -109,7 +110,8 @@ class LeaseTargetLock:
             raise RuntimeError(f"cannot read Lease {self.namespace}/{self.name}: {getattr(rec, 'reason', rec)}")
         holder = rec.holder_identity
         renew = rec.renew_time
-        expired = renew is None or (datetime.now(timezone.utc) - _aware(renew)) > timedelta(seconds=int(rec.lease_duration or self.duration))
+        now = self.clock.wall(self.clock.monotonic())
+        expired = renew is None or (now - _aware(renew)) > timedelta(seconds=int(rec.lease_duration or self.duration))
         if holder and holder != self.lock.identity and not expired:
             return False
         # replace with the read resourceVersion: a concurrent taker gets 409 and loses
@@ -145,5 +147,7 @@ class LeaseTargetLock:
         return rec.holder_identity if ok else None
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+def _aware(value: datetime | str) -> datetime:
+    """LeaseLock hands times back as local wall-clock strings without a zone."""
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return dt if dt.tzinfo else dt.astimezone()
