@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mutations import mutate_text, paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -99,48 +100,7 @@ def test_the_unmutated_files_are_valid() -> None:
 @given(st.sampled_from(FILES), st.data())
 def test_text_mutations_only_give_problems(file: tuple[str, str], data: st.DataObject) -> None:
     text, path = file
-    lines = text.splitlines(keepends=True)
-    op = data.draw(st.sampled_from(["delete", "duplicate", "swap", "replace", "insert", "indent", "truncate",
-                                    "splice", "crlf", "bom"]))
-    i = data.draw(st.integers(0, len(lines) - 1))
-    if op == "delete":
-        del lines[i]
-    elif op == "duplicate":
-        lines.insert(i, lines[i])
-    elif op == "swap":
-        j = data.draw(st.integers(0, len(lines) - 1))
-        lines[i], lines[j] = lines[j], lines[i]
-    elif op == "replace":
-        line = lines[i]
-        a = data.draw(st.integers(0, len(line)))
-        b = data.draw(st.integers(a, len(line)))
-        lines[i] = line[:a] + data.draw(st.text(max_size=12)) + line[b:]
-    elif op == "insert":
-        lines.insert(i, data.draw(st.text(max_size=30)) + "\n")
-    elif op == "indent":
-        lines[i] = data.draw(st.sampled_from([" ", "  ", "\t", "", "      "])) + lines[i].lstrip()
-    elif op == "splice":
-        # a line from another kind of file, where a person might paste it by mistake
-        other = data.draw(st.sampled_from([t for t, _ in FILES] + [DRILL_TEXT])).splitlines(keepends=True)
-        lines.insert(i, data.draw(st.sampled_from(other)))
-    elif op == "crlf":
-        lines = [ln.replace("\n", "\r\n") for ln in lines]
-    elif op == "bom":
-        lines.insert(0, "\ufeff")
-    else:
-        lines = lines[:i]
-    check("".join(lines), path)
-
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, prefix + (i,))
-    return out
+    check(mutate_text(text, data, others=[t for t, _ in FILES] + [DRILL_TEXT]), path)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -149,7 +109,7 @@ def test_structural_mutations_only_give_problems(file: tuple[str, str], data: st
     text, path = file
     mutated = copy.deepcopy(yaml.safe_load(text))
     for _ in range(data.draw(st.integers(1, 3))):
-        where = data.draw(st.sampled_from(_paths(mutated)[1:]))
+        where = data.draw(st.sampled_from(paths(mutated)[1:]))
         parent: Any = mutated
         for part in where[:-1]:
             parent = parent[part]
@@ -162,7 +122,7 @@ def test_structural_mutations_only_give_problems(file: tuple[str, str], data: st
             parent[where[-1]] = data.draw(st.sampled_from([[parent[where[-1]]], {"value": parent[where[-1]]}]))
         elif isinstance(parent, dict):
             parent[data.draw(st.text(min_size=1, max_size=10))] = parent.pop(where[-1])
-        if not isinstance(mutated, dict) or not _paths(mutated)[1:]:
+        if not isinstance(mutated, dict) or not paths(mutated)[1:]:
             break
     dumped = yaml.safe_dump(mutated, sort_keys=False, allow_unicode=data.draw(st.booleans()))
     check(dumped, path)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mutations import mutate_text, paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,39 +35,7 @@ def check(text: str) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(TEXTS), st.data())
 def test_text_mutations_only_give_problems(text: str, data: st.DataObject) -> None:
-    lines = text.splitlines(keepends=True)
-    op = data.draw(st.sampled_from(["delete", "duplicate", "swap", "replace", "insert", "indent", "truncate"]))
-    i = data.draw(st.integers(0, len(lines) - 1))
-    if op == "delete":
-        del lines[i]
-    elif op == "duplicate":
-        lines.insert(i, lines[i])
-    elif op == "swap":
-        j = data.draw(st.integers(0, len(lines) - 1))
-        lines[i], lines[j] = lines[j], lines[i]
-    elif op == "replace":
-        line = lines[i]
-        a = data.draw(st.integers(0, len(line)))
-        b = data.draw(st.integers(a, len(line)))
-        lines[i] = line[:a] + data.draw(st.text(max_size=12)) + line[b:]
-    elif op == "insert":
-        lines.insert(i, data.draw(st.text(max_size=30)) + "\n")
-    elif op == "indent":
-        lines[i] = data.draw(st.sampled_from([" ", "  ", "\t", ""])) + lines[i].lstrip()
-    else:
-        lines = lines[:i]
-    check("".join(lines))
-
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, prefix + (i,))
-    return out
+    check(mutate_text(text, data))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -74,7 +43,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 def test_structural_mutations_only_give_problems(text: str, data: st.DataObject) -> None:
     doc = yaml.safe_load(text)
     mutated = copy.deepcopy(doc)
-    path = data.draw(st.sampled_from(_paths(mutated)[1:]))
+    path = data.draw(st.sampled_from(paths(mutated)[1:]))
     parent: Any = mutated
     for part in path[:-1]:
         parent = parent[part]
