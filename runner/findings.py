@@ -68,7 +68,12 @@ def derive(run: DrillRun) -> list[Finding]:
             "The object was gone until Argo CD recreated it",
             f"{spec.fault.params.kind}/{spec.fault.params.name} missing for about {v.ttr_seconds:.1f} s",  # type: ignore[union-attr]
             "clients of a deleted Service see connection errors for that window; restrict delete rights in this namespace"))
-    if spec.rollback.strategy == "argocd-rollback":
+    if rb is not None and rb.error:
+        out.append(Finding(
+            f"The {spec.rollback.strategy} rollback failed",
+            rb.error,
+            "a rollback that fails during a drill fails during an incident too: fix it in the runbook before the next release"))
+    if spec.rollback.strategy == "argocd-rollback" and rb is not None and not rb.error:
         out.append(Finding(
             "Auto-sync was off after the Argo CD rollback",
             "Git still pointed at the bad commit while the cluster ran the old revision (app OutOfSync)",

@@ -10,6 +10,7 @@ import pytest
 
 from runner.clock import VirtualClock
 from runner.engine import DrillRun, Engine
+from runner.findings import derive
 from runner.kinds import Outcome, RestoreStatus
 from runner.model import Drill
 from runner.observers import DrillObserver as DrillObserverForTest
@@ -275,3 +276,43 @@ def test_after_an_argocd_rollback_the_next_drift_is_not_synced_away() -> None:
     assert app and app["status"]["operationState"]["syncResult"]["revision"] == app["status"]["sync"]["revision"]
     nxt = eng.run(drill("image-tag", "api", "rollout-undo", "stage"))
     assert nxt.verdict and nxt.verdict.outcome is Outcome.PASSED, [(e.kind.value, e.message) for e in nxt.timeline]
+
+
+def _controller_races_the_rollback(sim: SimTarget, times: int) -> list[str]:
+    """Argo CD's controller writes the Application's status between the runner's read and its
+    guarded write (what happened on the real control plane): each write bumps resourceVersion."""
+    real = sim.api.merge_patch
+    bumps: list[str] = []
+
+    def racing(ref: ResourceRef, patch: dict, resource_version: str | None = None) -> dict:
+        if resource_version is not None and ref.kind == "Application" and len(bumps) < times:
+            bumps.append(real(ref, {"status": {"reconciledAt": f"2026-12-04T00:00:0{len(bumps)}Z"}})["metadata"]["resourceVersion"])
+        return real(ref, patch, resource_version)
+    sim.api.merge_patch = racing  # type: ignore[method-assign]
+    return bumps
+
+
+def test_argocd_rollback_rereads_and_retries_on_a_409_conflict() -> None:
+    sim = new_sim()
+    bumps = _controller_races_the_rollback(sim, times=2)
+    run = Engine(sim).run(drill("image-tag", "git", "argocd-rollback", "stage"))
+    assert run.verdict and run.verdict.outcome is Outcome.PASSED, run.rollback and run.rollback.error
+    assert len(bumps) == 2
+    retries = [e for e in run.timeline if e.kind is EventKind.ROLLBACK_STEP and "409 Conflict" in e.message]
+    assert len(retries) == 2
+    assert run.rollback and run.rollback.error is None
+    assert any("argocd app rollback week6-api-stage" in c for c in run.rollback.commands)
+
+
+def test_argocd_rollback_gives_up_on_endless_conflicts_and_restore_still_repairs() -> None:
+    sim = new_sim()
+    _controller_races_the_rollback(sim, times=1000)
+    run = Engine(sim).run(drill("image-tag", "git", "argocd-rollback", "stage"))
+    assert run.verdict and run.verdict.outcome is not Outcome.PASSED
+    assert run.rollback and "kept changing under the rollback (5 conflicts)" in (run.rollback.error or "")
+    assert run.restore and run.restore.status in (RestoreStatus.CLEAN, RestoreStatus.REPAIRED)
+    app = sim.api.get(ResourceRef("Application", "argocd", "week6-api-stage"))
+    assert app and app["spec"]["syncPolicy"].get("automated") is not None  # auto-sync is back on
+    titles = [f.title for f in derive(run)]
+    assert "The argocd-rollback rollback failed" in titles
+    assert "Auto-sync was off after the Argo CD rollback" not in titles  # it never got that far

@@ -9,14 +9,19 @@ that is expected until restore fixes Git.
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runner import argocd
 from runner.context import DrillContext, RollbackRecord
-from runner.errors import RollbackError
+from runner.errors import ResourceConflict, RollbackError
 from runner.kinds import InjectVia, SyncStatus
 from runner.rollbacks.base import Rollback
+from runner.targets.base import ResourceRef
+from runner.view import Obj
 from runner.timeline import EventKind
+
+CONFLICT_ATTEMPTS = 5
+"""How many 409 Conflicts in a row the rollback absorbs before it gives up."""
 
 if TYPE_CHECKING:
     from runner.model import DrillSpec
@@ -55,15 +60,32 @@ class ArgoCDRollback(Rollback):
             record.commands.append(shlex.join(["argocd", "app", "set", ref.name, "--sync-policy", "none"]))
             ctx.note(EventKind.ROLLBACK_STEP, f"auto-sync of {ref.name} turned off for the rollback (restore turns it back on)")
             app = api.get(ref) or app
-        entry = next((h for h in argocd.history(app) if h.get("id") == ctx.baseline.app_history_id), None)
-        if entry is None:
-            raise RollbackError(f"history id {ctx.baseline.app_history_id} no longer in {ref.name}'s history")
-        if argocd.operation_in_progress(app):
-            raise RollbackError(f"{ref.name} has an operation in progress; refusing to start another")
-        argocd.start_sync(
-            api, ref, revision=entry["revision"], source_override=entry.get("source"),
-            reason=f"drill {ctx.drill.metadata.name}: rollback to history id {entry['id']}",
-            resource_version=app["metadata"].get("resourceVersion"),
-        )
+        entry = self._start(ctx, ref, app)
         record.commands.append(shlex.join(["argocd", "app", "rollback", ref.name, str(entry["id"])]))
         record.notes.append(f"rolled back to history id {entry['id']} (revision {str(entry['revision'])[:12]})")
+
+    def _start(self, ctx: DrillContext, ref: ResourceRef, app: Obj) -> dict[str, Any]:
+        """Write the rollback operation guarded by the app's resourceVersion, so it never lands on
+        top of an operation someone else started. Argo CD's controller rewrites ``status`` all the
+        time (a refresh after auto-sync was turned off, reconciledAt), so a 409 Conflict is normal:
+        re-read, check again, try again; only a real competing operation stops the rollback."""
+        assert ctx.baseline is not None and ctx.baseline.app_history_id is not None
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            entry = next((h for h in argocd.history(app) if h.get("id") == ctx.baseline.app_history_id), None)
+            if entry is None:
+                raise RollbackError(f"history id {ctx.baseline.app_history_id} no longer in {ref.name}'s history")
+            if argocd.operation_in_progress(app):
+                raise RollbackError(f"{ref.name} has an operation in progress; refusing to start another")
+            try:
+                argocd.start_sync(
+                    ctx.target.api, ref, revision=entry["revision"], source_override=entry.get("source"),
+                    reason=f"drill {ctx.drill.metadata.name}: rollback to history id {entry['id']}",
+                    resource_version=app["metadata"].get("resourceVersion"),
+                )
+                return entry
+            except ResourceConflict as exc:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise RollbackError(f"{ref.name} kept changing under the rollback ({attempt} conflicts): {exc}") from exc
+                ctx.note(EventKind.ROLLBACK_STEP, f"{ref.name} changed while starting the rollback (409 Conflict); re-read and retried")
+                app = ctx.target.api.get(ref) or app
+        raise AssertionError("unreachable")
