@@ -19,16 +19,6 @@ def _yaml() -> YAML:
     return y
 
 
-def get_value(text: str, dotted: str) -> Any:
-    """Value at ``a.b.c`` in a values file, or None."""
-    node: Any = _yaml().load(text) or {}
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def set_values(text: str, changes: Mapping[str, Any]) -> str:
     """Return ``text`` with each dotted key set to its value, creating maps as needed."""
     y = _yaml()
