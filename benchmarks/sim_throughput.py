@@ -1,7 +1,7 @@
 """How fast does the engine get through a large suite on the simulated cluster, and in how much memory?
 
 A suite of ``--drills`` drills (default 1000) with the shapes of tests/drillgen.py (every fault x
-rollback x environment of tests/test_engine_sim.py's MATRIX, in turn) runs on ONE
+rollback x environment of tests/drillgen.py's MATRIX, in turn) runs on ONE
 ``SimTarget`` with ``runner.engine.Engine``, as ``drills run`` does for a folder or suite (no
 console or report observers: the engine and the simulator only). Measured: drills per second
 (wall), CPU seconds, simulated seconds covered, outcomes, resident memory (RSS sampled every
@@ -34,25 +34,7 @@ TESTS = C.REPO / "tests"
 if str(TESTS) not in sys.path:  # drillgen.py: the test suite's drill builder
     sys.path.insert(0, str(TESTS))
 
-# the fault x via x rollback x environment shapes of tests/test_engine_sim.py (MATRIX)
-SHAPES = [
-    ("image-tag", "git", "git-revert", "dev"),
-    ("image-tag", "git", "argocd-rollback", "stage"),
-    ("image-tag", "helm", "helm-rollback", "sandbox"),
-    ("image-tag", "helm", "rollout-undo", "sandbox"),
-    ("image-tag", "api", "rollout-undo", "stage"),
-    ("image-tag", "api", "self-heal", "dev"),
-    ("image-tag", "api", "argocd-rollback", "stage"),
-    ("readiness-path", "git", "git-revert", "dev"),
-    ("readiness-path", "git", "argocd-rollback", "stage"),
-    ("readiness-path", "helm", "helm-rollback", "sandbox"),
-    ("readiness-path", "api", "rollout-undo", "stage"),
-    ("readiness-path", "api", "self-heal", "dev"),
-    ("replica-drift", "git", "git-revert", "dev"),
-    ("replica-drift", "helm", "helm-rollback", "sandbox"),
-    ("replica-drift", "api", "self-heal", "dev"),
-    ("delete-resource", "api", "self-heal", "dev"),
-]
+from drillgen import MATRIX as SHAPES, drill  # noqa: E402  (the engine test matrix)
 
 
 def rss_mib() -> float:
@@ -76,8 +58,6 @@ class RssSampler(threading.Thread):
 
 
 def make_drills(n: int) -> list[Any]:
-    from drillgen import drill
-
     out = []
     for i in range(n):
         fault, via, rollback, env = SHAPES[i % len(SHAPES)]

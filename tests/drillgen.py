@@ -11,6 +11,26 @@ from runner.model import Drill
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = datetime(2026, 1, 5, 9, 0, 0, tzinfo=timezone.utc)
 
+# Every fault x injection path x rollback x environment that applies (the engine matrix).
+MATRIX = [
+    ("image-tag", "git", "git-revert", "dev"),
+    ("image-tag", "git", "argocd-rollback", "stage"),
+    ("image-tag", "helm", "helm-rollback", "sandbox"),
+    ("image-tag", "helm", "rollout-undo", "sandbox"),
+    ("image-tag", "api", "rollout-undo", "stage"),
+    ("image-tag", "api", "self-heal", "dev"),
+    ("image-tag", "api", "argocd-rollback", "stage"),
+    ("readiness-path", "git", "git-revert", "dev"),
+    ("readiness-path", "git", "argocd-rollback", "stage"),
+    ("readiness-path", "helm", "helm-rollback", "sandbox"),
+    ("readiness-path", "api", "rollout-undo", "stage"),
+    ("readiness-path", "api", "self-heal", "dev"),
+    ("replica-drift", "git", "git-revert", "dev"),
+    ("replica-drift", "helm", "helm-rollback", "sandbox"),
+    ("replica-drift", "api", "self-heal", "dev"),
+    ("delete-resource", "api", "self-heal", "dev"),
+]
+
 TARGETS = {
     "dev": {"application": "week6-api-dev", "namespace": "dev", "deployment": "week6-api"},
     "stage": {"application": "week6-api-stage", "namespace": "stage", "deployment": "week6-api"},

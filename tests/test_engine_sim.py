@@ -21,26 +21,7 @@ from runner.targets.sim.target import SimTarget
 from runner.timeline import EventKind
 from runner.view import ClusterView, Observation
 
-from drillgen import EPOCH, ROOT, drill
-
-MATRIX = [
-    ("image-tag", "git", "git-revert", "dev"),
-    ("image-tag", "git", "argocd-rollback", "stage"),
-    ("image-tag", "helm", "helm-rollback", "sandbox"),
-    ("image-tag", "helm", "rollout-undo", "sandbox"),
-    ("image-tag", "api", "rollout-undo", "stage"),
-    ("image-tag", "api", "self-heal", "dev"),
-    ("image-tag", "api", "argocd-rollback", "stage"),
-    ("readiness-path", "git", "git-revert", "dev"),
-    ("readiness-path", "git", "argocd-rollback", "stage"),
-    ("readiness-path", "helm", "helm-rollback", "sandbox"),
-    ("readiness-path", "api", "rollout-undo", "stage"),
-    ("readiness-path", "api", "self-heal", "dev"),
-    ("replica-drift", "git", "git-revert", "dev"),
-    ("replica-drift", "helm", "helm-rollback", "sandbox"),
-    ("replica-drift", "api", "self-heal", "dev"),
-    ("delete-resource", "api", "self-heal", "dev"),
-]
+from drillgen import EPOCH, MATRIX, ROOT, drill
 
 
 def new_sim(seed: int = 7) -> SimTarget:
