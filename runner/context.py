@@ -127,3 +127,11 @@ class DrillContext:
                     return want
             raise LookupError(f"deployment {self.drill.spec.target.deployment} has no container {want!r}")
         return str(containers[0]["name"])
+
+    def live_container(self) -> Obj:
+        """The drill's container as the live Deployment has it now (for API injections)."""
+        dep = self.target.api.get(self.deployment_ref)
+        if dep is None:
+            raise LookupError(f"deployment {self.deployment_ref} not found")
+        name = self.container_name(dep)
+        return next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == name)

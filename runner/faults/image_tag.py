@@ -44,14 +44,10 @@ class ImageTag(Fault):
         return {"image.tag": params.tag}
 
     def inject_api(self, ctx: DrillContext, params: ImageTagParams) -> InjectionRecord:
-        api = ctx.target.api
-        dep = api.get(ctx.deployment_ref)
-        if dep is None:
-            raise LookupError(f"deployment {ctx.deployment_ref} not found")
-        name = ctx.container_name(dep)
-        old = next(c["image"] for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+        container = ctx.live_container()
+        name, old = container["name"], container["image"]
         new = image_with_tag(old, params.tag)
-        api.set_container(ctx.deployment_ref, name, image=new)
+        ctx.target.api.set_container(ctx.deployment_ref, name, image=new)
         ns, d = ctx.namespace, ctx.deployment_ref.name
         return InjectionRecord(
             at=ctx.target.clock.monotonic(),

@@ -40,16 +40,12 @@ class ReadinessPath(Fault):
         return {"probes.readiness.path": params.path}
 
     def inject_api(self, ctx: DrillContext, params: ReadinessPathParams) -> InjectionRecord:
-        api = ctx.target.api
-        dep = api.get(ctx.deployment_ref)
-        if dep is None:
-            raise LookupError(f"deployment {ctx.deployment_ref} not found")
-        name = ctx.container_name(dep)
-        container = next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+        container = ctx.live_container()
+        name = container["name"]
         old = ((container.get("readinessProbe") or {}).get("httpGet") or {}).get("path")
         if old is None:
             raise LookupError(f"container {name} has no httpGet readiness probe to change")
-        api.set_container(ctx.deployment_ref, name, readiness_path=params.path)
+        ctx.target.api.set_container(ctx.deployment_ref, name, readiness_path=params.path)
 
         def patch(path: str) -> str:
             body = {"spec": {"template": {"spec": {"containers": [

@@ -17,8 +17,8 @@ from runner.errors import ResourceConflict, RollbackError
 from runner.kinds import InjectVia, SyncStatus
 from runner.rollbacks.base import Rollback
 from runner.targets.base import ResourceRef
-from runner.view import Obj
 from runner.timeline import EventKind
+from runner.view import Obj
 
 CONFLICT_ATTEMPTS = 5
 """How many 409 Conflicts in a row the rollback absorbs before it gives up."""
