@@ -108,7 +108,7 @@ def test_drills_ack_from_a_second_process_lands_in_the_timeline(tmp_path: Path) 
         assert run_id, "".join(lines)
         bad = subprocess.run([sys.executable, "-m", "runner.cli", "ack", "no-such-run", "--by", "carol"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=30)
-        assert bad.returncode == 2 and f"no drill named 'no-such-run'" in bad.stderr and run_id in bad.stderr
+        assert bad.returncode == 2 and "no drill named 'no-such-run'" in bad.stderr and run_id in bad.stderr
         ack = subprocess.run([sys.executable, "-m", "runner.cli", "ack", run_id, "--by", "carol", "--note", "on it"], cwd=ROOT,
                              env=env, capture_output=True, text=True, timeout=30)
         assert ack.returncode == 0, ack.stdout + ack.stderr

@@ -3,7 +3,6 @@ exactly; SIGTERM makes the runner restore before exiting; an open journal record
 drills on the target; an apiserver restart mid-drill is survived."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

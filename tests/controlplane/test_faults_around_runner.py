@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from faultproxy import FaultProxy, Rule
 from kubehelp import audit_writes, body, drill_yaml, install_release

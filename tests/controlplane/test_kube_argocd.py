@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kubehelp import audit_writes, body, install_release, targets_file, ts
 

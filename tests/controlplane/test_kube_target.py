@@ -182,7 +182,7 @@ def test_dry_run_touches_nothing_and_shows_diffs(controlplane: Any, sandbox: dic
     before = state(controlplane, target(sandbox), ns)
     r = _cli("run", str(f), "--target", "plane", "--targets", str(sandbox["targets"]), "--dry-run")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert f"would run: helm upgrade week6-api" in r.stdout and "+  tag: nope-2" in r.stdout
+    assert "would run: helm upgrade week6-api" in r.stdout and "+  tag: nope-2" in r.stdout
     assert f"kubectl -n {ns} scale deployment/week6-api --replicas=4" in r.stdout and "+  replicas: 4" in r.stdout
     assert _writes_by_runner(controlplane, ns, start) == []
     assert state(controlplane, target(sandbox), ns) == before
