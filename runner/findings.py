@@ -33,6 +33,15 @@ def derive(run: DrillRun) -> list[Finding]:
             "Nothing detected the fault",
             f"no detection signal within {spec.detect.timeout.total_seconds():g} s of injection",
             "add a signal that fires on this failure (pod waiting reasons, Unhealthy events, app sync status)"))
+        auto = next((e for e in tl if e.kind is EventKind.STATE_CHANGED and e.at >= t0
+                     and "operation Running by automated" in e.message), None)
+        if auto is not None and spec.fault.via is InjectVia.API:
+            out.append(Finding(
+                "Argo CD synced the fault away before anything detected it",
+                f"an automated sync started {auto.at - t0:.1f} s after injection and put Git's version back",
+                "automated sync (even without selfHeal) syncs once per Git commit: a commit anywhere in the repo "
+                "since this app's last sync lets the next drift be reverted at once. To rehearse detection, "
+                "run the drill right after a sync of HEAD, or accept that Argo CD is the control here"))
     det = run.detected_by or ""
     app_at_detection = (run.triage.application or {}) if run.triage else {}
     if run.detected_at is not None and det and not det.startswith("app-") and app_at_detection.get("health") == "Progressing":

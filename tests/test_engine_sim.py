@@ -297,3 +297,18 @@ def test_argocd_rollback_gives_up_on_endless_conflicts_and_restore_still_repairs
     titles = [f.title for f in derive(run)]
     assert "The argocd-rollback rollback failed" in titles
     assert "Auto-sync was off after the Argo CD rollback" not in titles  # it never got that far
+
+
+def test_a_commit_elsewhere_in_the_repo_lets_auto_sync_revert_an_api_drift_and_the_review_says_so() -> None:
+    # Argo CD syncs automatically once per commit: the dev drill's revert commit moves HEAD, stage
+    # (automated, no selfHeal) has not synced that commit yet, so its next drift is synced away.
+    sim = new_sim()
+    eng = Engine(sim)
+    assert eng.run(drill("readiness-path", "git", "git-revert", "dev")).verdict.outcome is Outcome.PASSED  # type: ignore[union-attr]
+    run = eng.run(drill("readiness-path", "api", "rollout-undo", "stage"))
+    assert run.verdict and run.verdict.outcome is Outcome.NOT_DETECTED
+    [finding] = [f for f in derive(run) if f.title == "Argo CD synced the fault away before anything detected it"]
+    assert "automated sync started" in finding.evidence
+    fresh = Engine(new_sim()).run(drill("readiness-path", "api", "rollout-undo", "stage"))
+    assert fresh.verdict and fresh.verdict.outcome is Outcome.PASSED  # the same drill on a freshly synced app
+    assert "Argo CD synced the fault away before anything detected it" not in [f.title for f in derive(fresh)]
